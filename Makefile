@@ -1,0 +1,56 @@
+# The two commands: `make synth` writes dist/, `make test` runs lint, type checks and every test.
+# Both set up .venv first (once: the stamp is keyed on the dependency files).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# checkov pins packaging<24, which pytest 9 cannot use, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+PIP := python -m pip --quiet
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: synth test lint bench lock imports clean
+
+synth: $(STAMP)
+	$(BIN)/python main.py
+
+test: $(STAMP) $(CHECKOV_STAMP) lint
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	cd $(VENV) && bin/$(PIP) install -c ../requirements/lock.txt -e '..[synth,app,dev]'
+	touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/$(PIP) install -r requirements/checkov.txt
+	touch $@
+
+# Re-pin every dependency to the newest release that fits pyproject.toml, in throwaway venvs.
+lock:
+	rm -rf /tmp/flask-backend-lock && $(PYTHON) -m venv /tmp/flask-backend-lock
+	/tmp/flask-backend-lock/bin/$(PIP) install '.[synth,app,dev]'
+	/tmp/flask-backend-lock/bin/$(PIP) freeze --exclude flask-backend > requirements/lock.txt
+	rm -rf /tmp/flask-backend-lock && $(PYTHON) -m venv /tmp/flask-backend-lock
+	/tmp/flask-backend-lock/bin/$(PIP) install checkov
+	/tmp/flask-backend-lock/bin/$(PIP) freeze > requirements/checkov.txt
+	rm -rf /tmp/flask-backend-lock
+
+# Regenerate imports/k8s (needs the npm registry and the Kubernetes schema host).
+imports: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/npx --yes cdk8s-cli@2 import k8s@1.27.0 --language python --output imports
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) dist

@@ -1,0 +1,750 @@
+"""FlaskBackend: a Flask API on Kubernetes, production-safe by default.
+
+Read top to bottom: the option groups (small frozen dataclasses), then the construct: its props and
+their defaults, the validation that runs before any object exists, the children, and the wiring.
+Why each default exists is in ../../shared/PRODUCTION.md terms: Pod Security "restricted", graceful
+shutdown, config-change rollouts, and the checkov rules users get flagged on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cdk8s
+import cdk8s_plus_27 as kplus
+from constructs import Construct
+
+from flask_backend import validation as v
+
+# The contract with the app image (app/Dockerfile, app/gunicorn.conf.py); tests hold both equal.
+DEFAULT_PORT = 8000
+RUN_AS_USER = 10001
+RUN_AS_GROUP = 10001
+SECRETS_DIR = "/run/secrets"  # one read-only file per secret key; the app reads SECRETS_DIR
+TMP_DIR = "/tmp"  # noqa: S108 - the only writable path: a memory-backed emptyDir (gunicorn heartbeat)
+PORT_NAME = "http"
+
+IMAGE_PULL_POLICIES = {
+    "Always": kplus.ImagePullPolicy.ALWAYS,
+    "IfNotPresent": kplus.ImagePullPolicy.IF_NOT_PRESENT,
+    "Never": kplus.ImagePullPolicy.NEVER,
+}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of the app container, measured on the real app under gunicorn.
+
+    The CPU limit also sets gunicorn's worker count (passed in through the Downward API), so the
+    app never sizes itself from the node's cores.
+    """
+
+    cpu_request_millicores: int = 250
+    """CPU the scheduler reserves. Default: 250 (a quarter core)."""
+    cpu_limit_millicores: int = 1000
+    """CPU ceiling; gunicorn derives its workers from it. Default: 1000 (one core)."""
+    memory_request_mib: int = 256
+    """Memory the scheduler reserves. Default: 256, equal to the limit (no overcommit)."""
+    memory_limit_mib: int = 256
+    """Memory ceiling, including the /tmp emptyDir, which lives in memory. Default: 256."""
+    ephemeral_storage_request_gib: int = 1
+    """Node disk for container logs (the root filesystem is read-only); whole GiB, as
+    cdk8s-plus-27 requires. Default: 1."""
+    ephemeral_storage_limit_gib: int = 1
+    """Node disk ceiling; the pod is evicted beyond it. Default: 1."""
+    tmp_size_mib: int = 16
+    """Size limit of the memory-backed /tmp emptyDir. Default: 16."""
+
+    def _validate(self) -> None:
+        pairs = (
+            ("cpu", self.cpu_request_millicores, self.cpu_limit_millicores, 10),
+            ("memory", self.memory_request_mib, self.memory_limit_mib, 16),
+            (
+                "ephemeral_storage",
+                self.ephemeral_storage_request_gib,
+                self.ephemeral_storage_limit_gib,
+                1,
+            ),
+        )
+        for what, request, limit, low in pairs:
+            unit = {"cpu": "millicores", "memory": "mib", "ephemeral_storage": "gib"}[what]
+            v.int_in_range(f"resources.{what}_request_{unit}", request, low)
+            v.int_in_range(f"resources.{what}_limit_{unit}", limit, low)
+            if request > limit:
+                raise ValueError(
+                    f"resources.{what}_request_{unit} must be <= resources.{what}_limit_{unit} "
+                    f"({limit}), got {request}"
+                )
+        v.int_in_range("resources.tmp_size_mib", self.tmp_size_mib, 1)
+        if self.tmp_size_mib >= self.memory_limit_mib:
+            raise ValueError(
+                "resources.tmp_size_mib must be below resources.memory_limit_mib "
+                f"({self.memory_limit_mib}): /tmp is memory-backed, got {self.tmp_size_mib}"
+            )
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The app's health endpoints and how often the kubelet asks them.
+
+    Three distinct paths: liveness restarts a wedged process and never checks dependencies;
+    readiness takes the pod out of the Service (it may check the database); startup covers a slow
+    boot so liveness does not kill it.
+    """
+
+    startup_path: str = "/startupz"
+    """Default: "/startupz"."""
+    readiness_path: str = "/readyz"
+    """Default: "/readyz"."""
+    liveness_path: str = "/livez"
+    """Default: "/livez"."""
+    period_seconds: int = 10
+    """Readiness and liveness period. Default: 10."""
+    timeout_seconds: int = 2
+    """Per-probe timeout. Default: 2 (the readiness database check itself gives up after 1)."""
+    startup_failure_threshold: int = 30
+    """Startup probes (every 2 s) before the container is restarted. Default: 30 (60 s to boot)."""
+
+    def _validate(self) -> None:
+        paths = (self.startup_path, self.readiness_path, self.liveness_path)
+        for name, path in zip(
+            ("startup_path", "readiness_path", "liveness_path"), paths, strict=True
+        ):
+            v.require_type(f"probes.{name}", path, str)
+            if not path.startswith("/") or any(c.isspace() for c in path):
+                raise ValueError(f"probes.{name} must be an absolute URL path, got {path!r}")
+        if len(set(paths)) != 3:
+            raise ValueError(
+                f"probes paths must be distinct (scanners flag shared endpoints), got {paths!r}"
+            )
+        v.int_in_range("probes.period_seconds", self.period_seconds, 1, 3600)
+        v.int_in_range("probes.timeout_seconds", self.timeout_seconds, 1, 3600)
+        v.int_in_range("probes.startup_failure_threshold", self.startup_failure_threshold, 1, 1000)
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """Zero-downtime termination, from numbers kept in one place.
+
+    On termination the kubelet runs the preStop sleep (so endpoints drain before the app stops
+    accepting), then sends SIGTERM; gunicorn finishes in-flight requests for graceful_timeout.
+    terminationGracePeriodSeconds = pre_stop_sleep + graceful_timeout + margin covers all three.
+    """
+
+    pre_stop_sleep_seconds: int = 10
+    """Wait before SIGTERM so kube-proxy and ingresses stop sending traffic. Default: 10."""
+    graceful_timeout_seconds: int = 25
+    """gunicorn's graceful_timeout, passed to the app as GRACEFUL_TIMEOUT. Default: 25."""
+    margin_seconds: int = 5
+    """Slack for the process to exit after its workers. Default: 5."""
+
+    @property
+    def termination_grace_period_seconds(self) -> int:
+        return self.pre_stop_sleep_seconds + self.graceful_timeout_seconds + self.margin_seconds
+
+    def _validate(self) -> None:
+        v.int_in_range("shutdown.pre_stop_sleep_seconds", self.pre_stop_sleep_seconds, 0, 300)
+        v.int_in_range("shutdown.graceful_timeout_seconds", self.graceful_timeout_seconds, 1, 3600)
+        v.int_in_range("shutdown.margin_seconds", self.margin_seconds, 1, 300)
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    """A HorizontalPodAutoscaler (autoscaling/v2) on CPU; the Deployment leaves replicas to it."""
+
+    min_replicas: int = 2
+    """Default: 2 (keeps the PodDisruptionBudget meaningful)."""
+    max_replicas: int = 10
+    """Default: 10."""
+    cpu_utilization_percent: int = 70
+    """Target average CPU use, as a share of the CPU request. Default: 70."""
+
+    def _validate(self) -> None:
+        v.int_in_range("autoscaling.min_replicas", self.min_replicas, 1)
+        v.int_in_range("autoscaling.max_replicas", self.max_replicas, 1)
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"autoscaling.max_replicas must be >= autoscaling.min_replicas "
+                f"({self.min_replicas}), got {self.max_replicas}"
+            )
+        v.int_in_range("autoscaling.cpu_utilization_percent", self.cpu_utilization_percent, 1, 1000)
+
+
+@dataclass(frozen=True)
+class EgressRule:
+    """Allow traffic to pods in one namespace on some TCP ports, e.g. the database tier."""
+
+    namespace: str
+    """Namespace of the destination (matched by its kubernetes.io/metadata.name label)."""
+    ports: tuple[int, ...]
+    """Destination TCP ports, e.g. (5432,)."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Narrow to pods with these labels. Default: - every pod in the namespace."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicyOptions:
+    """Which traffic the backend's NetworkPolicy admits. Defaults never break the default setup."""
+
+    ingress_namespaces: tuple[str, ...] = ()
+    """Namespaces allowed to reach the http port. Default: - any source may reach the http port
+    (and only that port)."""
+    egress: tuple[EgressRule, ...] | None = None
+    """When set, egress is denied except DNS and these rules. Default: - egress unrestricted."""
+
+    def _validate(self) -> None:
+        for i, namespace in enumerate(self.ingress_namespaces):
+            v.dns_label(f"network_policy.ingress_namespaces[{i}]", namespace)
+        for i, rule in enumerate(self.egress or ()):
+            v.require_type(f"network_policy.egress[{i}]", rule, EgressRule)
+            v.dns_label(f"network_policy.egress[{i}].namespace", rule.namespace)
+            if not rule.ports:
+                raise ValueError(f"network_policy.egress[{i}].ports must not be empty, got ()")
+            for port in rule.ports:
+                v.int_in_range(f"network_policy.egress[{i}].ports", port, 1, 65535)
+            for key, value in v.string_map(
+                f"network_policy.egress[{i}].pod_labels", rule.pod_labels
+            ).items():
+                v.label_value(f"network_policy.egress[{i}].pod_labels[{key!r}]", value)
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """Where the pods may run."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    """Default: - any node."""
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    """Raw Kubernetes tolerations. Default: - none."""
+    spread: bool = True
+    """Spread replicas across nodes and zones (topologySpreadConstraints, best effort, plus a
+    preferred pod anti-affinity). Default: True."""
+
+    def _validate(self) -> None:
+        for key, value in v.annotation_map("scheduling.node_selector", self.node_selector).items():
+            v.label_value(f"scheduling.node_selector[{key!r}]", value)
+        for i, toleration in enumerate(self.tolerations):
+            v.require_type(f"scheduling.tolerations[{i}]", toleration, Mapping)
+            unknown = set(toleration) - {"key", "operator", "value", "effect", "tolerationSeconds"}
+            if unknown:
+                raise ValueError(
+                    f"scheduling.tolerations[{i}] has unknown fields {sorted(unknown)}; allowed: "
+                    "key, operator, value, effect, tolerationSeconds"
+                )
+        v.require_type("scheduling.spread", self.spread, bool)
+
+
+class FlaskBackend(Construct):
+    """A Flask API served by gunicorn: Deployment, Service, ConfigMap, Secret and the extras
+    production needs (ServiceAccount, PodDisruptionBudget, NetworkPolicy, optional HPA).
+
+    Every object is named after ``name`` (no hash suffix) and carries the recommended
+    ``app.kubernetes.io/*`` labels; pods are selected by ``name`` and ``instance`` only, so moving
+    the construct or changing the image never touches an immutable selector.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        image: str,
+        name: str | None = None,
+        replicas: int = 2,
+        port: int = DEFAULT_PORT,
+        service_port: int = 80,
+        config: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        existing_secret: str | None = None,
+        secrets_as_env: bool = False,
+        env_prefix: str = "FLASK_",
+        env: Mapping[str, str] | None = None,
+        image_pull_policy: str = "Always",
+        image_pull_secrets: Sequence[str] = (),
+        allow_latest_tag: bool = False,
+        version: str | None = None,
+        component: str = "backend",
+        part_of: str | None = None,
+        resources: Resources | None = None,
+        probes: Probes | None = None,
+        shutdown: Shutdown | None = None,
+        autoscaling: Autoscaling | None = None,
+        network_policy: NetworkPolicyOptions | None = NetworkPolicyOptions(),
+        scheduling: Scheduling | None = None,
+        pod_annotations: Mapping[str, str] | None = None,
+        volumes: Mapping[str, kplus.Volume] | None = None,
+    ) -> None:
+        """
+        :param image: Image pinned by tag or digest ("repo/api:1.4.2", "repo/api@sha256:…").
+        :param name: Name of every object, and prefix of the ConfigMap and Secret names.
+            Default: - the construct id.
+        :param replicas: Pods to run. Default: 2 (ignored when ``autoscaling`` is set).
+        :param port: Port the app listens on (passed to it as PORT). Default: 8000.
+        :param service_port: Port of the ClusterIP Service. Default: 80.
+        :param config: Non-secret settings, stored in a ConfigMap and passed as environment
+            variables ``{env_prefix}{key}``. Default: - an empty ConfigMap.
+        :param secrets: Secret settings, stored in a Secret, passed as read-only files
+            ``/run/secrets/{key}``. Values come from the environment at synth time, never source.
+            Default: - no Secret (unless ``existing_secret``).
+        :param existing_secret: Name of a Secret managed elsewhere (kubectl, Sealed Secrets,
+            External Secrets) to mount instead; no Secret is emitted. Default: - none.
+        :param secrets_as_env: Pass secrets as environment variables instead of files (visible in
+            /proc/*/environ and to child processes, so off by default). Default: False.
+        :param env_prefix: Prefix of the environment variables made from ``config`` keys
+            (Flask's ``from_prefixed_env``). Default: "FLASK_".
+        :param env: Extra plain environment variables. Default: - none.
+        :param image_pull_policy: "Always", "IfNotPresent" or "Never". Default: "Always".
+        :param image_pull_secrets: Names of registry credential Secrets. Default: - none.
+        :param allow_latest_tag: Accept the mutable ":latest" tag. Default: False.
+        :param version: ``app.kubernetes.io/version`` label. Default: - the image tag, else the
+            first 12 hex digits of its digest.
+        :param component: ``app.kubernetes.io/component`` label. Default: "backend".
+        :param part_of: ``app.kubernetes.io/part-of`` label. Default: - ``name``.
+        :param resources: Requests and limits. Default: - ``Resources()``.
+        :param probes: Health endpoints and timings. Default: - ``Probes()``.
+        :param shutdown: preStop, graceful timeout and grace period. Default: - ``Shutdown()``.
+        :param autoscaling: Add a HorizontalPodAutoscaler. Default: - none, fixed ``replicas``.
+        :param network_policy: Ingress only to the http port; pass None for no NetworkPolicy.
+            Default: - ``NetworkPolicyOptions()``.
+        :param scheduling: Node selector, tolerations, spreading. Default: - ``Scheduling()``.
+        :param pod_annotations: Extra annotations on the pod template. Default: - none.
+        :param volumes: Extra volumes, keyed by mount path. Default: - none.
+        """
+        super().__init__(scope, id)
+        # 1. Resolve and validate every input before any Kubernetes object exists.
+        self.name = v.dns_label("name", id if name is None else name, rfc1035=True)
+        self.image = image
+        self.image_reference = v.image_reference("image", image, allow_latest=allow_latest_tag)
+        self.replicas = v.int_in_range("replicas", replicas, 0)
+        self.port = v.int_in_range("port", port, 1, 65535)
+        self.service_port = v.int_in_range("service_port", service_port, 1, 65535)
+        v.require_type("secrets_as_env", secrets_as_env, bool)
+        v.require_type("env_prefix", env_prefix, str)
+        if env_prefix and not v.C_IDENTIFIER.fullmatch(env_prefix):
+            raise ValueError(f"env_prefix must be empty or a C identifier, got {env_prefix!r}")
+        self.config = v.string_map("config", config or {})
+        v.data_keys("config", self.config, env_prefix=env_prefix)
+        if secrets is not None and existing_secret is not None:
+            raise ValueError(
+                "secrets and existing_secret are exclusive: pass the values or the name of a "
+                f"Secret managed elsewhere, got both (existing_secret={existing_secret!r})"
+            )
+        secret_data = v.string_map("secrets", secrets or {})
+        v.data_keys("secrets", secret_data, env_prefix=env_prefix if secrets_as_env else None)
+        self.existing_secret = (
+            None if existing_secret is None else v.dns_subdomain("existing_secret", existing_secret)
+        )
+        self.extra_env = v.string_map("env", env or {})
+        for key in self.extra_env:
+            if not v.C_IDENTIFIER.fullmatch(key):
+                raise ValueError(f"env key must be a C identifier, got {key!r}")
+        self.image_pull_policy = v.one_of(
+            "image_pull_policy", image_pull_policy, tuple(IMAGE_PULL_POLICIES)
+        )
+        v.require_type("image_pull_secrets", image_pull_secrets, (list, tuple))
+        self.image_pull_secrets = tuple(
+            v.dns_subdomain(f"image_pull_secrets[{i}]", s) for i, s in enumerate(image_pull_secrets)
+        )
+        self.resources = resources or Resources()
+        self.probes = probes or Probes()
+        self.shutdown = shutdown or Shutdown()
+        self.autoscaling = autoscaling
+        self.network_policy_options = network_policy
+        self.scheduling = scheduling or Scheduling()
+        for argument, group, kind in (
+            ("resources", self.resources, Resources),
+            ("probes", self.probes, Probes),
+            ("shutdown", self.shutdown, Shutdown),
+            ("autoscaling", self.autoscaling, Autoscaling),
+            ("network_policy", self.network_policy_options, NetworkPolicyOptions),
+            ("scheduling", self.scheduling, Scheduling),
+        ):
+            if group is not None:
+                v.require_type(argument, group, kind)
+                group._validate()
+        self.pod_annotations = v.annotation_map("pod_annotations", pod_annotations or {})
+        self.extra_volumes = dict(volumes or {})
+        for path, volume in self.extra_volumes.items():
+            v.require_type("volumes key", path, str)
+            if not path.startswith("/") or path in (TMP_DIR, SECRETS_DIR):
+                raise ValueError(
+                    f"volumes key must be an absolute mount path other than {TMP_DIR} and "
+                    f"{SECRETS_DIR}, got {path!r}"
+                )
+            v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
+        self.labels = self._recommended_labels(version, component, part_of)
+        self.selector_labels = {
+            k: self.labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+        }
+        # Rolls the pods whenever config or secret data change; identical input, identical hash.
+        self.config_checksum = hashlib.sha256(
+            json.dumps([self.config, secret_data, self.existing_secret], sort_keys=True).encode()
+        ).hexdigest()
+
+        # 2. The children.
+        self.service_account = kplus.ServiceAccount(
+            self, "service-account", metadata=self._metadata(self.name), automount_token=False
+        )
+        self.config_map = kplus.ConfigMap(
+            self, "config", metadata=self._metadata(f"{self.name}-config"), data=self.config
+        )
+        self.secret: kplus.ISecret | None = None
+        if secrets is not None:
+            self.secret = kplus.Secret(
+                self,
+                "secret",
+                metadata=self._metadata(f"{self.name}-secrets"),
+                string_data=secret_data,
+            )
+        secret_ref = self.secret or (
+            kplus.Secret.from_secret_name(self, "existing-secret", self.existing_secret)
+            if self.existing_secret
+            else None
+        )
+        self.deployment = self._deployment(secret_ref, env_prefix, secrets_as_env)
+        self.service = self._service()
+        self.pod_disruption_budget = self._pod_disruption_budget()
+        self.network_policy = self._network_policy()
+        self.horizontal_pod_autoscaler = self._horizontal_pod_autoscaler()
+
+    @property
+    def service_host(self) -> str:
+        """The Service's in-cluster DNS name, e.g. ``api.backend.svc.cluster.local``.
+
+        Just the Service name when the chart sets no namespace (it then resolves from the same
+        namespace only).
+        """
+        namespace = cdk8s.Chart.of(self).namespace
+        return f"{self.name}.{namespace}.svc.cluster.local" if namespace else self.name
+
+    @property
+    def service_url(self) -> str:
+        """``http://{service_host}:{service_port}``, for a frontend's configuration."""
+        return f"http://{self.service_host}:{self.service_port}"
+
+    def __repr__(self) -> str:
+        # Never the config or secret data: a repr ends up in logs and tracebacks.
+        return f"FlaskBackend(name={self.name!r}, image={self.image!r})"
+
+    # -- wiring -----------------------------------------------------------------------------------
+
+    def _recommended_labels(
+        self, version: str | None, component: str, part_of: str | None
+    ) -> dict[str, str]:
+        if version is None:
+            ref = self.image_reference
+            version = ref.tag or (ref.digest or "").partition(":")[2][:12]
+        return {
+            "app.kubernetes.io/name": self.name,
+            "app.kubernetes.io/instance": self.name,
+            "app.kubernetes.io/version": v.label_value("version", version),
+            "app.kubernetes.io/component": v.label_value("component", component),
+            "app.kubernetes.io/part-of": v.label_value(
+                "part_of", self.name if part_of is None else part_of
+            ),
+            "app.kubernetes.io/managed-by": "cdk8s",
+        }
+
+    def _metadata(self, name: str) -> cdk8s.ApiObjectMetadata:
+        return cdk8s.ApiObjectMetadata(name=name, labels=self.labels)
+
+    def _deployment(
+        self, secret: kplus.ISecret | None, env_prefix: str, secrets_as_env: bool
+    ) -> kplus.Deployment:
+        res, shutdown, probes = self.resources, self.shutdown, self.probes
+        tmp = kplus.Volume.from_empty_dir(
+            self,
+            "tmp-volume",
+            "tmp",
+            medium=kplus.EmptyDirMedium.MEMORY,
+            size_limit=cdk8s.Size.mebibytes(res.tmp_size_mib),
+        )
+        mounts = [kplus.VolumeMount(path=TMP_DIR, volume=tmp)]
+        env_from = [kplus.Env.from_config_map(self.config_map, env_prefix)]
+        env = {
+            "PORT": str(self.port),
+            "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
+            **self.extra_env,
+        }
+        if secret is not None and secrets_as_env:
+            env_from.append(kplus.Env.from_secret(secret))
+        elif secret is not None:
+            env["SECRETS_DIR"] = SECRETS_DIR
+            volume = kplus.Volume.from_secret(
+                self, "secret-volume", secret, name="secrets", default_mode=0o440
+            )
+            mounts.append(kplus.VolumeMount(path=SECRETS_DIR, volume=volume, read_only=True))
+        mounts += [kplus.VolumeMount(path=p, volume=vol) for p, vol in self.extra_volumes.items()]
+        env_values = {k: kplus.EnvValue.from_value(value) for k, value in env.items()}
+        # gunicorn sizes its workers from the limit the container really has (Downward API).
+        env_values["CPU_LIMIT_MILLICORES"] = kplus.EnvValue.from_resource(
+            kplus.ResourceFieldPaths.CPU_LIMIT, divisor="1m"
+        )
+
+        def http_probe(path: str, **timing: Any) -> kplus.Probe:
+            return kplus.Probe.from_http_get(
+                path,
+                port=self.port,
+                timeout_seconds=cdk8s.Duration.seconds(probes.timeout_seconds),
+                **timing,
+            )
+
+        deployment = kplus.Deployment(
+            self,
+            "deployment",
+            metadata=self._metadata(self.name),
+            select=False,
+            replicas=None if self.autoscaling else self.replicas,
+            pod_metadata=cdk8s.ApiObjectMetadata(
+                labels=self.labels,
+                annotations={"checksum/config": self.config_checksum, **self.pod_annotations},
+            ),
+            service_account=self.service_account,
+            automount_service_account_token=False,
+            security_context=kplus.PodSecurityContextProps(
+                ensure_non_root=True,
+                user=RUN_AS_USER,
+                group=RUN_AS_GROUP,
+                fs_group=RUN_AS_GROUP,
+                fs_group_change_policy=kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
+            ),
+            termination_grace_period=cdk8s.Duration.seconds(
+                shutdown.termination_grace_period_seconds
+            ),
+            strategy=kplus.DeploymentStrategy.rolling_update(
+                max_surge=kplus.PercentOrAbsolute.percent(25),
+                max_unavailable=kplus.PercentOrAbsolute.absolute(0),
+            ),
+            containers=[
+                kplus.ContainerProps(
+                    name=self.name,
+                    image=self.image,
+                    image_pull_policy=IMAGE_PULL_POLICIES[self.image_pull_policy],
+                    ports=[kplus.ContainerPort(number=self.port, name=PORT_NAME)],
+                    env_from=env_from,
+                    env_variables=env_values,
+                    volume_mounts=mounts,
+                    security_context=kplus.ContainerSecurityContextProps(
+                        ensure_non_root=True,
+                        user=RUN_AS_USER,
+                        group=RUN_AS_GROUP,
+                        read_only_root_filesystem=True,
+                        allow_privilege_escalation=False,
+                        privileged=False,
+                    ),
+                    resources=kplus.ContainerResources(
+                        cpu=kplus.CpuResources(
+                            request=kplus.Cpu.millis(res.cpu_request_millicores),
+                            limit=kplus.Cpu.millis(res.cpu_limit_millicores),
+                        ),
+                        memory=kplus.MemoryResources(
+                            request=cdk8s.Size.mebibytes(res.memory_request_mib),
+                            limit=cdk8s.Size.mebibytes(res.memory_limit_mib),
+                        ),
+                        ephemeral_storage=kplus.EphemeralStorageResources(
+                            request=cdk8s.Size.gibibytes(res.ephemeral_storage_request_gib),
+                            limit=cdk8s.Size.gibibytes(res.ephemeral_storage_limit_gib),
+                        ),
+                    ),
+                    startup=http_probe(
+                        probes.startup_path,
+                        period_seconds=cdk8s.Duration.seconds(2),
+                        failure_threshold=probes.startup_failure_threshold,
+                    ),
+                    readiness=http_probe(
+                        probes.readiness_path,
+                        period_seconds=cdk8s.Duration.seconds(probes.period_seconds),
+                    ),
+                    liveness=http_probe(
+                        probes.liveness_path,
+                        period_seconds=cdk8s.Duration.seconds(probes.period_seconds),
+                    ),
+                    lifecycle=kplus.ContainerLifecycle(
+                        pre_stop=kplus.Handler.from_command(
+                            ["sleep", str(shutdown.pre_stop_sleep_seconds)]
+                        )
+                    )
+                    if shutdown.pre_stop_sleep_seconds
+                    else None,
+                )
+            ],
+        )
+        deployment.select(kplus.LabelSelector.of(labels=self.selector_labels))
+        self._patch_pod_spec(deployment)
+        return deployment
+
+    def _patch_pod_spec(self, deployment: kplus.Deployment) -> None:
+        """Fields cdk8s-plus-27 cannot express, added with one JSON patch (an escape hatch)."""
+        container = "/spec/template/spec/containers/0"
+        patches = [
+            cdk8s.JsonPatch.add("/spec/template/spec/enableServiceLinks", False),
+            cdk8s.JsonPatch.add(
+                "/spec/template/spec/securityContext/seccompProfile", {"type": "RuntimeDefault"}
+            ),
+            cdk8s.JsonPatch.add(f"{container}/securityContext/capabilities", {"drop": ["ALL"]}),
+            cdk8s.JsonPatch.add(
+                f"{container}/securityContext/seccompProfile", {"type": "RuntimeDefault"}
+            ),
+            # cdk8s-plus labels pods with their construct path; moving the construct must not
+            # change the pod template (and roll every pod), so the label goes.
+            cdk8s.JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
+        ]
+        if self.image_pull_secrets:
+            patches.append(
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/imagePullSecrets",
+                    [{"name": s} for s in self.image_pull_secrets],
+                )
+            )
+        scheduling = self.scheduling
+        if scheduling.node_selector:
+            patches.append(
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/nodeSelector", dict(scheduling.node_selector)
+                )
+            )
+        if scheduling.tolerations:
+            patches.append(
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/tolerations", [dict(t) for t in scheduling.tolerations]
+                )
+            )
+        if scheduling.spread:
+            selector = {"matchLabels": self.selector_labels}
+            patches += [
+                # Best effort (ScheduleAnyway): a one-node dev cluster still schedules all replicas.
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/topologySpreadConstraints",
+                    [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": key,
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": selector,
+                        }
+                        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+                    ],
+                ),
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/affinity",
+                    {
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {
+                                    "weight": 100,
+                                    "podAffinityTerm": {
+                                        "topologyKey": "kubernetes.io/hostname",
+                                        "labelSelector": selector,
+                                    },
+                                }
+                            ]
+                        }
+                    },
+                ),
+            ]
+        cdk8s.ApiObject.of(deployment).add_json_patch(*patches)
+
+    def _service(self) -> kplus.Service:
+        service = kplus.Service(
+            self,
+            "service",
+            metadata=self._metadata(self.name),
+            type=kplus.ServiceType.CLUSTER_IP,
+            ports=[
+                kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)
+            ],
+        )
+        for key, value in self.selector_labels.items():
+            service.select_label(key, value)
+        # targetPort by name, so a port change in the pod never needs a Service change.
+        # cdk8s-plus-27 types targetPort as a number and serializes patches through its
+        # IntOrString type, which reads `.value`: hence the one-key object.
+        cdk8s.ApiObject.of(service).add_json_patch(
+            cdk8s.JsonPatch.replace("/spec/ports/0/targetPort", {"value": PORT_NAME}),
+            cdk8s.JsonPatch.remove("/spec/externalIPs"),
+        )
+        return service
+
+    def _pod_disruption_budget(self) -> cdk8s.ApiObject | None:
+        minimum = self.autoscaling.min_replicas if self.autoscaling else self.replicas
+        if minimum < 2:
+            return None  # with one pod, any budget would block node drains
+        budget = cdk8s.ApiObject(
+            self,
+            "pod-disruption-budget",
+            api_version="policy/v1",
+            kind="PodDisruptionBudget",
+            metadata=self._metadata(self.name),
+        )
+        budget.add_json_patch(
+            cdk8s.JsonPatch.add(
+                "/spec", {"maxUnavailable": 1, "selector": {"matchLabels": self.selector_labels}}
+            )
+        )
+        return budget
+
+    def _network_policy(self) -> cdk8s.ApiObject | None:
+        options = self.network_policy_options
+        if options is None:
+            return None
+        ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
+        if options.ingress_namespaces:
+            ingress["from"] = [_namespace_peer(ns) for ns in options.ingress_namespaces]
+        spec: dict[str, Any] = {
+            "podSelector": {"matchLabels": self.selector_labels},
+            "policyTypes": ["Ingress"],
+            "ingress": [ingress],
+        }
+        if options.egress is not None:
+            spec["policyTypes"].append("Egress")
+            dns = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+            spec["egress"] = [
+                {"to": [dns], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
+                *(
+                    {
+                        "to": [_namespace_peer(rule.namespace, rule.pod_labels)],
+                        "ports": [{"protocol": "TCP", "port": p} for p in rule.ports],
+                    }
+                    for rule in options.egress
+                ),
+            ]
+        policy = cdk8s.ApiObject(
+            self,
+            "network-policy",
+            api_version="networking.k8s.io/v1",
+            kind="NetworkPolicy",
+            metadata=self._metadata(self.name),
+        )
+        policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        return policy
+
+    def _horizontal_pod_autoscaler(self) -> kplus.HorizontalPodAutoscaler | None:
+        scaling = self.autoscaling
+        if scaling is None:
+            return None
+        return kplus.HorizontalPodAutoscaler(
+            self,
+            "autoscaler",
+            metadata=self._metadata(self.name),
+            target=self.deployment,
+            min_replicas=scaling.min_replicas,
+            max_replicas=scaling.max_replicas,
+            metrics=[
+                kplus.Metric.resource_cpu(
+                    kplus.MetricTarget.average_utilization(scaling.cpu_utilization_percent)
+                )
+            ],
+        )
+
+
+def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    peer: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
