@@ -144,11 +144,13 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     max_replicas = integer("max-replicas")
     if max_replicas < 0:
         raise SettingError(f"max-replicas must be >= 0 (0: no autoscaler), got {max_replicas}")
+    from flask_backend.validation import dns_label
+
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
         name=str(get("name")),
-        namespace=str(get("namespace")),
+        namespace=dns_label("namespace", get("namespace")),
         replicas=integer("replicas"),
         max_replicas=max_replicas,
         config={"LOG_LEVEL": str(get("log-level")), "ENVIRONMENT": str(get("environment"))},
@@ -216,6 +218,7 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
 
 def synthesize(tier: Tier, outdir: Path) -> None:
     """Synthesize beside outdir, then swap it in: a failed synth leaves the old outdir intact."""
+    outdir = outdir.absolute()  # jsii's Node process has its own working directory
     outdir.parent.mkdir(parents=True, exist_ok=True)
     # mkdtemp's 0700 carries over to outdir: it holds a Secret manifest.
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
@@ -255,9 +258,9 @@ def summary(outdir: Path, tier: Tier) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
+    use_bundled_node()
     try:
         tier = resolve(args, os.environ)
-        use_bundled_node()
         synthesize(tier, outdir)
     except (ValueError, TypeError) as error:
         # Settings and the construct validate before anything is written: one line, no traceback.

@@ -1,0 +1,288 @@
+"""main.py: the backend tier in one command, proven on its real output."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import main
+from tests.support import FAKE_SECRETS, ROOT, clean_env, load_dir, validate_strict
+
+DIGEST_IMAGE = "registry.example.com/team/flask-api@sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Callable[..., tuple[int, str, str]]:
+    """Run main.main() in-process with a clean environment; returns (exit code, stdout, stderr)."""
+
+    def run(*argv: str, **env: str) -> tuple[int, str, str]:
+        monkeypatch.chdir(tmp_path)
+        for name in {s.env for s in main.SETTINGS} | set(main.SECRET_KEYS) | {"CDK8S_OUTDIR"}:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def synthesized(tmp_path: Path) -> list[dict[str, Any]]:
+    files = list(load_dir(tmp_path / "dist"))
+    assert [f.name for f, _ in files] == ["backend.k8s.yaml"]
+    return files[0][1]
+
+
+def test_default_synth_puts_the_namespace_first_without_a_namespace_field(run_main, tmp_path):
+    code, out, _ = run_main(**FAKE_SECRETS)
+
+    assert code == 0
+    documents = synthesized(tmp_path)
+    namespace = documents[0]
+    assert (namespace["kind"], namespace["metadata"]["name"]) == ("Namespace", "backend")
+    assert "namespace" not in namespace["metadata"]
+    assert all(d["metadata"]["namespace"] == "backend" for d in documents[1:])
+    assert {d["kind"] for d in documents} >= {"Deployment", "Service", "ConfigMap", "Secret"}
+    validate_strict(documents)
+    assert "wrote dist/backend.k8s.yaml (8 objects)" in out
+    assert "  Namespace/backend" in out and "  Deployment/flask-api" in out
+
+
+def test_namespace_enforces_pod_security_restricted_with_pinned_versions(run_main, tmp_path):
+    run_main(**FAKE_SECRETS)
+
+    labels = synthesized(tmp_path)[0]["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.27"
+
+
+def test_default_dist_matches_the_snapshot(run_main, tmp_path, yaml_snapshot):
+    run_main(**FAKE_SECRETS)
+
+    assert (tmp_path / "dist" / "backend.k8s.yaml").read_text() == yaml_snapshot
+
+
+def test_default_image_is_the_local_build_and_is_not_pulled(run_main, tmp_path):
+    run_main(**FAKE_SECRETS)
+
+    (deployment,) = (d for d in synthesized(tmp_path) if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == main.DEFAULT_IMAGE == "flask-backend-api:0.1.0"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_registry_image_is_always_pulled(run_main, tmp_path):
+    run_main("--image", DIGEST_IMAGE, **FAKE_SECRETS)
+
+    (deployment,) = (d for d in synthesized(tmp_path) if d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert (container["image"], container["imagePullPolicy"]) == (DIGEST_IMAGE, "Always")
+
+
+def test_flag_beats_environment_which_beats_env_file(run_main, tmp_path):
+    (tmp_path / "tier.env").write_text("REPLICAS=5\nLOG_LEVEL=debug\nNAME=from-file\n")
+
+    run_main("--replicas", "3", ENV_FILE="tier.env", NAME="from-env", **FAKE_SECRETS)
+
+    documents = synthesized(tmp_path)
+    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
+    (config,) = (d for d in documents if d["kind"] == "ConfigMap")
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["metadata"]["name"] == "from-env"
+    assert config["data"]["LOG_LEVEL"] == "debug"
+
+
+def test_env_file_supplies_secret_values(run_main, tmp_path):
+    (tmp_path / ".env").write_text("SECRET_KEY=key-from-the-env-file\n")
+
+    code, out, err = run_main("--env-file", ".env")
+
+    (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
+    assert secret["stringData"] == {"SECRET_KEY": "key-from-the-env-file"}
+    assert code == 0 and "SECRET_KEY is not set" not in err
+    assert "key-from-the-env-file" not in out + err
+
+
+def test_missing_secret_key_is_generated_with_one_warning_and_never_printed(run_main, tmp_path):
+    code, out, err = run_main()
+
+    (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
+    generated = secret["stringData"]["SECRET_KEY"]
+    assert code == 0 and len(generated) >= 32
+    assert [line for line in err.splitlines() if "SECRET_KEY" in line] == [
+        "warning: SECRET_KEY is not set; generated a random one for this synth (sessions reset "
+        "and pods roll on every synth). Pin it with SECRET_KEY=... or --env-file .env, or use "
+        "--existing-secret NAME."
+    ]
+    for text in (out, err):
+        assert generated not in text
+        assert base64.b64encode(generated.encode()).decode() not in text
+
+
+def test_existing_secret_emits_no_secret_and_mounts_the_named_one(run_main, tmp_path):
+    code, _, err = run_main("--existing-secret", "flask-api-managed")
+
+    documents = synthesized(tmp_path)
+    assert code == 0 and "SECRET_KEY" not in err
+    assert "Secret" not in {d["kind"] for d in documents}
+    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "secrets",
+        "secret": {"secretName": "flask-api-managed", "defaultMode": 0o440},
+    } in volumes
+
+
+def test_max_replicas_adds_an_autoscaler(run_main, tmp_path):
+    run_main("--max-replicas", "6", **FAKE_SECRETS)
+
+    documents = synthesized(tmp_path)
+    (hpa,) = (d for d in documents if d["kind"] == "HorizontalPodAutoscaler")
+    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert "replicas" not in deployment["spec"]
+    validate_strict(documents)
+
+
+def test_cdk8s_outdir_is_honoured(run_main, tmp_path):
+    run_main(CDK8S_OUTDIR=str(tmp_path / "elsewhere"), **FAKE_SECRETS)
+
+    assert [f.name for f in (tmp_path / "elsewhere").iterdir()] == ["backend.k8s.yaml"]
+    assert not (tmp_path / "dist").exists()
+
+
+def test_output_replaces_the_previous_dist_without_leftovers(run_main, tmp_path):
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "stale.k8s.yaml").write_text("old: true\n")
+
+    run_main(**FAKE_SECRETS)
+
+    assert [f.name for f in (tmp_path / "dist").iterdir()] == ["backend.k8s.yaml"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".dist")] == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--replicas", "-1"], "main.py: error: replicas must be >= 0, got -1"),
+        (["--replicas", "two"], "main.py: error: replicas must be a whole number, got 'two'"),
+        (["--max-replicas", "-3"], "main.py: error: max-replicas must be >= 0"),
+        (["--name", "Flask_API"], "main.py: error: name must be a DNS label"),
+        (["--image", "flask api:1"], "main.py: error: image must be an image reference"),
+        (["--image", "repo/api"], "main.py: error: image must pin a tag or a digest"),
+        (["--image-pull-policy", "Sometimes"], "main.py: error: image_pull_policy must be one of"),
+        (["--namespace", "Backend"], "main.py: error: namespace must be a DNS label"),
+        (["--env-file", "missing.env"], "main.py: error: env-file 'missing.env' cannot be read"),
+        (["--existing-secret", "Bad_Name"], "main.py: error: existing_secret must be a DNS"),
+    ],
+)
+def test_bad_setting_is_one_line_exit_2_and_writes_nothing(run_main, tmp_path, argv, message):
+    code, out, err = run_main(*argv, **FAKE_SECRETS)
+
+    assert code == 2
+    assert err.startswith(message) and err.count("\n") == 1, err
+    assert out == ""
+    assert not (tmp_path / "dist").exists()
+    assert list(tmp_path.glob(".dist*")) == []
+
+
+def test_help_lists_every_setting_with_its_environment_variable():
+    result = subprocess.run(
+        [sys.executable, "main.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+
+    for setting in main.SETTINGS:
+        assert f"--{setting.flag} {setting.env}" in result.stdout
+
+
+def test_bad_setting_in_a_real_process_leaves_dist_unchanged_and_prints_no_traceback(tmp_path):
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "backend.k8s.yaml").write_text("previous: output\n")
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "--replicas", "-1"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == "main.py: error: replicas must be >= 0, got -1\n"
+    assert (tmp_path / "dist" / "backend.k8s.yaml").read_text() == "previous: output\n"
+
+
+def test_normal_synth_prints_no_node_jsii_or_python_warnings(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-W", "default", str(ROOT / "main.py"), "--image", DIGEST_IMAGE],
+        cwd=tmp_path,
+        env=clean_env(**FAKE_SECRETS),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "Node" not in result.stdout and "jsii" not in result.stdout
+
+
+def test_cdk8s_yaml_runs_main_py_on_the_project_interpreter_and_lists_the_import():
+    config = yaml.safe_load((ROOT / "cdk8s.yaml").read_text())
+
+    assert config == {
+        "language": "python",
+        "app": ".venv/bin/python main.py",
+        "imports": ["k8s@1.27.0"],
+    }
+
+
+def npm_registry_reachable(npm: str) -> bool:
+    try:
+        subprocess.run([npm, "ping"], capture_output=True, timeout=15, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def test_cdk8s_cli_synth_is_byte_identical_to_python_main(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    npx = bin_dir / "npx"
+    if not npx.exists() or not npm_registry_reachable(str(bin_dir / "npm")):
+        pytest.skip("cdk8s-cli comes from the npm registry, which cannot be reached from here")
+    work = tmp_path / "project"
+    work.mkdir()
+    for name in ("main.py", "cdk8s.yaml"):
+        shutil.copy(ROOT / name, work / name)
+    (work / "imports").symlink_to(ROOT / "imports")
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    env = clean_env(**FAKE_SECRETS) | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    subprocess.run(
+        [str(npx), "--yes", "cdk8s-cli@2", "synth", "--output", "cli-dist"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    subprocess.run([sys.executable, "main.py"], cwd=work, env=env, capture_output=True, check=True)
+
+    cli = sorted(p.name for p in (work / "cli-dist").iterdir())
+    assert cli == ["backend.k8s.yaml"]
+    assert (work / "cli-dist" / cli[0]).read_bytes() == (work / "dist" / cli[0]).read_bytes()
