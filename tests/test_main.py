@@ -57,7 +57,8 @@ def test_default_synth_puts_the_namespace_first_without_a_namespace_field(run_ma
     assert {d["kind"] for d in documents} >= {"Deployment", "Service", "ConfigMap", "Secret"}
     validate_strict(documents)
     assert "wrote dist/backend.k8s.yaml (8 objects)" in out
-    assert "  Namespace/backend" in out and "  Deployment/flask-api" in out
+    assert "  Namespace/backend" in out
+    assert "  Deployment/flask-api" in out
 
 
 def test_namespace_enforces_pod_security_restricted_with_pinned_versions(run_main, tmp_path):
@@ -112,7 +113,8 @@ def test_env_file_supplies_secret_values(run_main, tmp_path):
 
     (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
     assert secret["stringData"] == {"SECRET_KEY": "key-from-the-env-file"}
-    assert code == 0 and "SECRET_KEY is not set" not in err
+    assert code == 0
+    assert "SECRET_KEY is not set" not in err
     assert "key-from-the-env-file" not in out + err
 
 
@@ -121,7 +123,8 @@ def test_missing_secret_key_is_generated_with_one_warning_and_never_printed(run_
 
     (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
     generated = secret["stringData"]["SECRET_KEY"]
-    assert code == 0 and len(generated) >= 32
+    assert code == 0
+    assert len(generated) >= 32
     assert [line for line in err.splitlines() if "SECRET_KEY" in line] == [
         "warning: SECRET_KEY is not set; generated a random one for this synth (sessions reset "
         "and pods roll on every synth). Pin it with SECRET_KEY=... or --env-file .env, or use "
@@ -136,7 +139,8 @@ def test_existing_secret_emits_no_secret_and_mounts_the_named_one(run_main, tmp_
     code, _, err = run_main("--existing-secret", "flask-api-managed")
 
     documents = synthesized(tmp_path)
-    assert code == 0 and "SECRET_KEY" not in err
+    assert code == 0
+    assert "SECRET_KEY" not in err
     assert "Secret" not in {d["kind"] for d in documents}
     (deployment,) = (d for d in documents if d["kind"] == "Deployment")
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
@@ -193,7 +197,8 @@ def test_bad_setting_is_one_line_exit_2_and_writes_nothing(run_main, tmp_path, a
     code, out, err = run_main(*argv, **FAKE_SECRETS)
 
     assert code == 2
-    assert err.startswith(message) and err.count("\n") == 1, err
+    assert err.startswith(message), err
+    assert err.count("\n") == 1, err
     assert out == ""
     assert not (tmp_path / "dist").exists()
     assert list(tmp_path.glob(".dist*")) == []
@@ -238,7 +243,8 @@ def test_normal_synth_prints_no_node_jsii_or_python_warnings(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "Node" not in result.stdout and "jsii" not in result.stdout
+    assert "Node" not in result.stdout
+    assert "jsii" not in result.stdout
 
 
 def test_cdk8s_yaml_runs_main_py_on_the_project_interpreter_and_lists_the_import():
