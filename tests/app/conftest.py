@@ -1,0 +1,60 @@
+"""Fixtures for the app's tests, after Flask's tutorial: an app built by the factory, a test
+client, and an environment reset between tests."""
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from backend_api import create_app
+
+# Variables that change what create_app() or gunicorn.conf.py do, besides every FLASK_*.
+_SETTINGS_ENV = (
+    "SECRETS_DIR",
+    "PORT",
+    "GRACEFUL_TIMEOUT",
+    "CPU_LIMIT_MILLICORES",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "FORWARDED_ALLOW_IPS",
+    "GUNICORN_CMD_ARGS",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an environment without app or gunicorn settings: whatever the
+    developer's shell or an earlier test set, the defaults apply unless the test sets a value."""
+    for name in list(os.environ):
+        if name.startswith("FLASK_") or name in _SETTINGS_ENV:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app({"TESTING": True, "SECRET_KEY": "test-secret-key"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts TCP connections: a stand-in for a database."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a database that is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
