@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,19 @@ class PodProcess:
             if is_gunicorn(pid) and not is_gunicorn(parent):
                 return pid
         raise AssertionError(f"no gunicorn process below the sandbox:\n{self.logs()}")
+
+    def kill(self) -> None:
+        """Kill the whole sandbox and wait until its port is free again (bounded)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"the sandbox still holds port {self.port} 10 s after SIGKILL")
 
     def stop(self, timeout: float) -> int:
         """SIGTERM to the main process, as the kubelet sends it after preStop; its exit code."""
@@ -233,8 +247,10 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
     # the user namespace (so setpriv below can really become the pod's user).
     args = ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
     args += ["--die-with-parent", "--new-session"]
-    args += ["--proc", "/proc", "--dev", "/dev", *_system_mounts()]
-    args += ro_bind(str(ROOT / "app"), image.workdir)
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    # The image's files are bound after the pod's volumes: a checkout under /tmp must not be
+    # hidden by the pod's empty /tmp.
+    image_mounts = [*_system_mounts(), *ro_bind(str(ROOT / "app"), image.workdir)]
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]
@@ -263,6 +279,7 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
             raise AssertionError(f"the sandbox does not model volume {volume}")
     if not context.get("readOnlyRootFilesystem"):
         raise AssertionError("the manifest does not ask for a read-only root filesystem")
+    args += image_mounts
     args += ["--remount-ro", "/", "--chdir", container.get("workingDir", image.workdir)]
     args += ["--clearenv"] + [a for k, v in env.items() for a in ("--setenv", k, v)]
 
@@ -274,6 +291,9 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
             f"--reuid={uid}",
             f"--regid={gid}",
             "--clear-groups",
+            # A new uid clears the parent-death signal bwrap set: ask again, so that a killed
+            # test run leaves no server behind.
+            "--pdeathsig=KILL",
             "--inh-caps=-all",
             "--bounding-set=-all",
             "--",
@@ -281,10 +301,13 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
         ]
     else:
         args += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
+    (port,) = (p["containerPort"] for p in container["ports"])
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise AssertionError(f"port {port} is already taken on this machine: stop that server")
     log_path = workdir / "pod.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             ["bwrap", *args, *command], stdout=log, stderr=subprocess.STDOUT, env={}
         )
-    (port,) = (p["containerPort"] for p in container["ports"])
     return PodProcess(process, port, log_path)

@@ -46,9 +46,7 @@ def sandbox() -> None:
 def pod(sandbox: None, manifests: list[dict[str, Any]], tmp_path: Path):  # type: ignore[no-untyped-def]
     process = start_pod(manifests, tmp_path)
     yield process
-    if process.process.poll() is None:
-        process.process.kill()
-        process.process.wait()
+    process.kill()
 
 
 def container_of(manifests: list[dict[str, Any]]) -> dict[str, Any]:
