@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""A three-tier app as a set of charts: an nginx frontend that calls the Flask backend, which
+reaches a PostgreSQL database in its own namespace.
+
+    .venv/bin/python examples/three_tier.py  # writes examples/dist/three-tier/
+
+What connects the tiers:
+- the frontend gets the backend's in-cluster URL (`backend.service_url`) in its environment;
+- the backend admits traffic from the `frontend` namespace only, and may send traffic only to
+  DNS and to the `database` namespace on 5432 (an EgressRule);
+- the backend's credentials live in a Secret managed outside this repository (`existing_secret`,
+  e.g. a Sealed Secret or an External Secret), so the output holds no secret value.
+The database tier itself (namespace `database`) is managed elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# main.py (and imports/, the generated Kubernetes API) live at the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import main  # noqa: E402
+
+main.use_bundled_node()  # before cdk8s is imported: importing it starts jsii's Node process
+
+import cdk8s  # noqa: E402
+import cdk8s_plus_27 as kplus  # noqa: E402
+from constructs import Construct  # noqa: E402
+
+from flask_backend import EgressRule, FlaskBackend, NetworkPolicyOptions  # noqa: E402
+from imports import k8s  # noqa: E402
+
+FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"  # listens on 8080 as UID 101
+FRONTEND_PORT = 8080
+NGINX_UID = 101
+DATABASE_PORT = 5432
+
+
+def namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
+    """The chart's Namespace, enforcing Pod Security "restricted" as main.py's does."""
+    created = k8s.KubeNamespace(
+        chart,
+        "namespace",
+        metadata=k8s.ObjectMeta(
+            name=chart.namespace,
+            labels={
+                f"pod-security.kubernetes.io/{mode}": "restricted"
+                for mode in ("enforce", "audit", "warn")
+            },
+        ),
+    )
+    # A Namespace is cluster-scoped; the chart would otherwise give it metadata.namespace.
+    created.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
+    return created
+
+
+class BackendChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id, namespace="backend", disable_resource_name_hashes=True)
+        namespace(self)
+        self.api = FlaskBackend(
+            self,
+            "api",
+            image="registry.example.com/shop/api:1.4.2",
+            config={"LOG_LEVEL": "info"},
+            # Created outside this repository, e.g.
+            # kubectl -n backend create secret generic api-credentials --from-literal=...
+            existing_secret="api-credentials",  # noqa: S106 - a name, not a value
+            network_policy=NetworkPolicyOptions(
+                ingress_namespaces=("frontend",),
+                egress=(EgressRule(namespace="database", ports=(DATABASE_PORT,)),),
+            ),
+            part_of="shop",
+        )
+
+
+class FrontendChart(cdk8s.Chart):
+    def __init__(self, scope: Construct, id: str, *, backend: FlaskBackend) -> None:
+        super().__init__(scope, id, namespace="frontend", disable_resource_name_hashes=True)
+        namespace(self)
+        tmp = kplus.Volume.from_empty_dir(self, "tmp", "tmp")  # nginx writes its pid and cache
+        web = kplus.Deployment(
+            self,
+            "web",
+            metadata=cdk8s.ApiObjectMetadata(name="web"),
+            replicas=2,
+            security_context=kplus.PodSecurityContextProps(user=NGINX_UID, group=NGINX_UID),
+            containers=[
+                kplus.ContainerProps(
+                    name="nginx",
+                    image=FRONTEND_IMAGE,
+                    ports=[kplus.ContainerPort(number=FRONTEND_PORT, name="http")],
+                    # Where the frontend (or its nginx proxy_pass) sends API calls.
+                    env_variables={"BACKEND_URL": kplus.EnvValue.from_value(backend.service_url)},
+                    volume_mounts=[kplus.VolumeMount(path="/tmp", volume=tmp)],  # noqa: S108
+                    security_context=kplus.ContainerSecurityContextProps(
+                        user=NGINX_UID, group=NGINX_UID
+                    ),
+                    resources=kplus.ContainerResources(
+                        cpu=kplus.CpuResources(
+                            request=kplus.Cpu.millis(50), limit=kplus.Cpu.millis(500)
+                        ),
+                        memory=kplus.MemoryResources(
+                            request=cdk8s.Size.mebibytes(32), limit=cdk8s.Size.mebibytes(64)
+                        ),
+                    ),
+                    readiness=kplus.Probe.from_http_get("/", port=FRONTEND_PORT),
+                    liveness=kplus.Probe.from_http_get("/", port=FRONTEND_PORT),
+                )
+            ],
+        )
+        # Pod Security "restricted" also wants these two; cdk8s-plus-27 has no prop for them.
+        container = "/spec/template/spec/containers/0"
+        cdk8s.ApiObject.of(web).add_json_patch(
+            cdk8s.JsonPatch.add(f"{container}/securityContext/capabilities", {"drop": ["ALL"]}),
+            cdk8s.JsonPatch.add(
+                "/spec/template/spec/securityContext/seccompProfile", {"type": "RuntimeDefault"}
+            ),
+        )
+        web.expose_via_service(
+            name="web", ports=[kplus.ServicePort(port=80, target_port=FRONTEND_PORT)]
+        )
+
+
+def build(app: cdk8s.App) -> tuple[FrontendChart, BackendChart]:
+    backend = BackendChart(app, "backend")
+    frontend = FrontendChart(app, "frontend", backend=backend.api)
+    frontend.add_dependency(backend)  # the frontend needs the backend's URL
+    return frontend, backend
+
+
+def outdir(default: Path) -> str:
+    """$CDK8S_OUTDIR, else `default`; created 0700 (like main.py's dist/)."""
+    path = Path(os.environ.get("CDK8S_OUTDIR") or default).absolute()  # Node has its own cwd
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    return str(path)
+
+
+def synth() -> None:
+    # Not main.py's dist/, which each `make synth` replaces; git ignores every dist/.
+    app = cdk8s.App(outdir=outdir(ROOT / "examples" / "dist" / "three-tier"))
+    build(app)
+    app.synth()
+    print(f"wrote {app.outdir}")
+
+
+if __name__ == "__main__":
+    synth()

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Two Flask APIs in one chart: a public API that autoscales, and an internal admin API.
+
+    .venv/bin/python examples/two_backends.py  # writes examples/dist/two-backends/
+
+The admin API runs one pod (so it gets no PodDisruptionBudget: a budget on one pod would block
+node drains) and only the `ops` namespace may reach it. The public API scales from 2 to 10 pods
+on CPU. Each reads its SECRET_KEY from the environment at synth time (SECRET_KEY_PUBLIC,
+SECRET_KEY_ADMIN), as main.py does; without one, a random key does for a demo.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+# main.py (and imports/, the generated Kubernetes API) live at the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import main  # noqa: E402
+
+main.use_bundled_node()  # before cdk8s is imported: importing it starts jsii's Node process
+
+import cdk8s  # noqa: E402
+
+from flask_backend import Autoscaling, FlaskBackend, NetworkPolicyOptions  # noqa: E402
+
+IMAGE = "registry.example.com/shop/api:1.4.2"
+
+
+def secret_key(name: str) -> str:
+    # A real deployment pins the key (SECRET_KEY_PUBLIC=...); a demo synth may use a random one.
+    return os.environ.get(f"SECRET_KEY_{name.upper()}") or secrets.token_urlsafe(48)
+
+
+def build(app: cdk8s.App) -> cdk8s.Chart:
+    chart = cdk8s.Chart(app, "apis", namespace="apis", disable_resource_name_hashes=True)
+    FlaskBackend(
+        chart,
+        "public-api",
+        image=IMAGE,
+        config={"LOG_LEVEL": "info", "RATE_LIMIT": "100/minute"},
+        secrets={"SECRET_KEY": secret_key("public")},
+        autoscaling=Autoscaling(min_replicas=2, max_replicas=10),
+        part_of="shop",
+    )
+    FlaskBackend(
+        chart,
+        "admin-api",
+        image=IMAGE,
+        replicas=1,
+        config={"LOG_LEVEL": "debug", "ADMIN_ENABLED": "true"},
+        secrets={"SECRET_KEY": secret_key("admin")},
+        network_policy=NetworkPolicyOptions(ingress_namespaces=("ops",)),
+        part_of="shop",
+    )
+    return chart
+
+
+def outdir(default: Path) -> str:
+    """$CDK8S_OUTDIR, else `default`; created 0700 (like main.py's dist/): it holds Secrets."""
+    path = Path(os.environ.get("CDK8S_OUTDIR") or default).absolute()  # Node has its own cwd
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    return str(path)
+
+
+def synth() -> None:
+    # Not main.py's dist/, which each `make synth` replaces; git ignores every dist/.
+    app = cdk8s.App(outdir=outdir(ROOT / "examples" / "dist" / "two-backends"))
+    build(app)
+    app.synth()
+    print(f"wrote {app.outdir}")
+
+
+if __name__ == "__main__":
+    synth()
