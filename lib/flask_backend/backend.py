@@ -27,6 +27,11 @@ RUN_AS_GROUP = 10001
 SECRETS_DIR = "/run/secrets"  # one read-only file per secret key; the app reads SECRETS_DIR
 TMP_DIR = "/tmp"  # noqa: S108 - the only writable path: a memory-backed emptyDir (gunicorn heartbeat)
 PORT_NAME = "http"
+CHECKSUM_ANNOTATION = "checksum/config"  # on the pod template: config changes roll the pods
+# Environment variables and volumes the backend itself sets; user input must not shadow them.
+RESERVED_ENV = ("PORT", "GRACEFUL_TIMEOUT", "SECRETS_DIR", "CPU_LIMIT_MILLICORES")
+TMP_VOLUME, SECRETS_VOLUME = "tmp", "secrets"
+RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME)
 
 IMAGE_PULL_POLICIES = {
     "Always": kplus.ImagePullPolicy.ALWAYS,
@@ -197,16 +202,22 @@ class NetworkPolicyOptions:
     """When set, egress is denied except DNS and these rules. Default: - egress unrestricted."""
 
     def _validate(self) -> None:
+        # A bare string is iterable too: ingress_namespaces="web" would admit "w", "e" and "b".
+        v.require_type("network_policy.ingress_namespaces", self.ingress_namespaces, (tuple, list))
         for i, namespace in enumerate(self.ingress_namespaces):
             v.dns_label(f"network_policy.ingress_namespaces[{i}]", namespace)
+        if self.egress is not None:
+            v.require_type("network_policy.egress", self.egress, (tuple, list))
         for i, rule in enumerate(self.egress or ()):
             v.require_type(f"network_policy.egress[{i}]", rule, EgressRule)
             v.dns_label(f"network_policy.egress[{i}].namespace", rule.namespace)
+            v.require_type(f"network_policy.egress[{i}].ports", rule.ports, (tuple, list))
             if not rule.ports:
                 raise ValueError(f"network_policy.egress[{i}].ports must not be empty, got ()")
             for port in rule.ports:
                 v.int_in_range(f"network_policy.egress[{i}].ports", port, 1, 65535)
-            for key, value in v.string_map(
+            # Label keys follow the annotation-key rules (optional DNS prefix, qualified name).
+            for key, value in v.annotation_map(
                 f"network_policy.egress[{i}].pod_labels", rule.pod_labels
             ).items():
                 v.label_value(f"network_policy.egress[{i}].pod_labels[{key!r}]", value)
@@ -314,8 +325,9 @@ class FlaskBackend(Construct):
         :param pod_annotations: Extra annotations on the pod template. Default: - none.
         :param volumes: Extra volumes, keyed by mount path. Default: - none.
         """
-        super().__init__(scope, id)
-        # 1. Resolve and validate every input before any Kubernetes object exists.
+        # 1. Resolve and validate every input before any Kubernetes object exists, and before
+        # joining the construct tree: a rejected call leaves the chart untouched, so the caller
+        # can fix the input and retry with the same id.
         self.name = v.dns_label("name", id if name is None else name, rfc1035=True)
         self.image = image
         self.image_reference = v.image_reference("image", image, allow_latest=allow_latest_tag)
@@ -327,21 +339,30 @@ class FlaskBackend(Construct):
         if env_prefix and not v.C_IDENTIFIER.fullmatch(env_prefix):
             raise ValueError(f"env_prefix must be empty or a C identifier, got {env_prefix!r}")
         self.config = v.string_map("config", config or {})
+        v.yaml_text("config", self.config)
         v.data_keys("config", self.config, env_prefix=env_prefix)
         if secrets is not None and existing_secret is not None:
             raise ValueError(
                 "secrets and existing_secret are exclusive: pass the values or the name of a "
                 f"Secret managed elsewhere, got both (existing_secret={existing_secret!r})"
             )
-        secret_data = v.string_map("secrets", secrets or {})
+        secret_data = v.string_map("secrets", secrets or {}, secret=True)
+        v.yaml_text("secrets", secret_data, secret=True)
         v.data_keys("secrets", secret_data, env_prefix=env_prefix if secrets_as_env else None)
         self.existing_secret = (
             None if existing_secret is None else v.dns_subdomain("existing_secret", existing_secret)
         )
         self.extra_env = v.string_map("env", env or {})
+        v.yaml_text("env", self.extra_env)
         for key in self.extra_env:
             if not v.C_IDENTIFIER.fullmatch(key):
                 raise ValueError(f"env key must be a C identifier, got {key!r}")
+            if key in RESERVED_ENV:
+                # These carry the contract with the app (port, grace period, CPU, secrets dir).
+                raise ValueError(
+                    f"env key must not be one the backend sets ({', '.join(RESERVED_ENV)}), "
+                    f"got {key!r}"
+                )
         self.image_pull_policy = v.one_of(
             "image_pull_policy", image_pull_policy, tuple(IMAGE_PULL_POLICIES)
         )
@@ -367,6 +388,12 @@ class FlaskBackend(Construct):
                 v.require_type(argument, group, kind)
                 group._validate()
         self.pod_annotations = v.annotation_map("pod_annotations", pod_annotations or {})
+        v.yaml_text("pod_annotations", self.pod_annotations)
+        if CHECKSUM_ANNOTATION in self.pod_annotations:
+            raise ValueError(
+                f"pod_annotations must not set {CHECKSUM_ANNOTATION!r}: the backend computes it "
+                "so config changes roll the pods"
+            )
         self.extra_volumes = dict(volumes or {})
         for path, volume in self.extra_volumes.items():
             v.require_type("volumes key", path, str)
@@ -376,6 +403,12 @@ class FlaskBackend(Construct):
                     f"{SECRETS_DIR}, got {path!r}"
                 )
             v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
+            if volume.name in RESERVED_VOLUMES:
+                # cdk8s-plus would only fail at synth time, with a jsii error.
+                raise ValueError(
+                    f"volumes[{path!r}] name must not be one the backend uses "
+                    f"({', '.join(RESERVED_VOLUMES)}), got {volume.name!r}"
+                )
         self.labels = self._recommended_labels(version, component, part_of)
         self.selector_labels = {
             k: self.labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
@@ -386,12 +419,19 @@ class FlaskBackend(Construct):
         ).hexdigest()
 
         # 2. The children.
+        super().__init__(scope, id)
         self.service_account = kplus.ServiceAccount(
             self, "service-account", metadata=self._metadata(self.name), automount_token=False
         )
         self.config_map = kplus.ConfigMap(
             self, "config", metadata=self._metadata(f"{self.name}-config"), data=self.config
         )
+        if self.config and not any(self.config.values()):
+            # cdk8s-plus-27 drops data whose values are all "" (undefinedIfEmpty); an empty
+            # value is still a setting the app must see.
+            cdk8s.ApiObject.of(self.config_map).add_json_patch(
+                cdk8s.JsonPatch.add("/data", self.config)
+            )
         self.secret: kplus.ISecret | None = None
         if secrets is not None:
             self.secret = kplus.Secret(
@@ -437,7 +477,10 @@ class FlaskBackend(Construct):
     ) -> dict[str, str]:
         if version is None:
             ref = self.image_reference
-            version = ref.tag or (ref.digest or "").partition(":")[2][:12]
+            # A tag may be 128 characters and end in '_', '.' or '-'; a label value may not.
+            # Trim it as Helm charts do, so every valid image gets a valid label.
+            tag = ref.tag[:63].strip("_.-") if ref.tag else None
+            version = tag if tag is not None else (ref.digest or "").partition(":")[2][:12]
         return {
             "app.kubernetes.io/name": self.name,
             "app.kubernetes.io/instance": self.name,
@@ -459,7 +502,7 @@ class FlaskBackend(Construct):
         tmp = kplus.Volume.from_empty_dir(
             self,
             "tmp-volume",
-            "tmp",
+            TMP_VOLUME,
             medium=kplus.EmptyDirMedium.MEMORY,
             size_limit=cdk8s.Size.mebibytes(res.tmp_size_mib),
         )
@@ -475,7 +518,7 @@ class FlaskBackend(Construct):
         elif secret is not None:
             env["SECRETS_DIR"] = SECRETS_DIR
             volume = kplus.Volume.from_secret(
-                self, "secret-volume", secret, name="secrets", default_mode=0o440
+                self, "secret-volume", secret, name=SECRETS_VOLUME, default_mode=0o440
             )
             mounts.append(kplus.VolumeMount(path=SECRETS_DIR, volume=volume, read_only=True))
         mounts += [kplus.VolumeMount(path=p, volume=vol) for p, vol in self.extra_volumes.items()]
@@ -501,7 +544,7 @@ class FlaskBackend(Construct):
             replicas=None if self.autoscaling else self.replicas,
             pod_metadata=cdk8s.ApiObjectMetadata(
                 labels=self.labels,
-                annotations={"checksum/config": self.config_checksum, **self.pod_annotations},
+                annotations={CHECKSUM_ANNOTATION: self.config_checksum, **self.pod_annotations},
             ),
             service_account=self.service_account,
             automount_service_account_token=False,
@@ -575,6 +618,12 @@ class FlaskBackend(Construct):
         )
         deployment.select(kplus.LabelSelector.of(labels=self.selector_labels))
         self._patch_pod_spec(deployment)
+        if secret is not None and secrets_as_env and env_prefix:
+            # The app reads secrets under the config prefix (FLASK_SECRET_KEY), and the keys were
+            # validated under it; cdk8s-plus-27's Env.from_secret takes no prefix.
+            cdk8s.ApiObject.of(deployment).add_json_patch(
+                cdk8s.JsonPatch.add("/spec/template/spec/containers/0/envFrom/1/prefix", env_prefix)
+            )
         return deployment
 
     def _patch_pod_spec(self, deployment: kplus.Deployment) -> None:

@@ -29,25 +29,39 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_REFERENCE = re.compile(
     rf"(?P<repository>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,  # Go's \w: Python's would accept 'api:é1', which no registry or kubelet does
 )
 SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 MAX_OBJECT_DATA_BYTES = 1024 * 1024  # etcd's limit on one ConfigMap or Secret
 
+# Characters cdk8s writes unescaped into YAML that then does not load back: DEL, C1 controls and
+# U+FFFE/U+FFFF are not YAML-printable (kubectl: "control characters are not allowed"); NEL, LS
+# and PS are line breaks to YAML 1.1 readers such as kubectl's, which silently change the value.
+# Lone surrogates cannot be encoded at all.
+YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff\ud800-\udfff]")
 
-def require_type(argument: str, value: object, expected: type | tuple[type, ...]) -> None:
-    """Raise TypeError unless value is an instance of expected (bool is not accepted as int)."""
+
+def require_type(
+    argument: str, value: object, expected: type | tuple[type, ...], *, secret: bool = False
+) -> None:
+    """Raise TypeError unless value is an instance of expected (bool is not accepted as int).
+
+    With ``secret``, the message shows the type only: a secret passed by mistake as bytes or a
+    plain string must not end up in a traceback.
+    """
+    shown = "" if secret else f" {value!r}"
     wants_int = expected is int or (isinstance(expected, tuple) and int in expected)
     if isinstance(value, bool) and wants_int and expected is not bool:
-        raise TypeError(f"{argument} must be an int, got {value!r}")
+        raise TypeError(f"{argument} must be an int, got{shown or ' a bool'}")
     if not isinstance(value, expected):
         names = (
             " or ".join(t.__name__ for t in expected)
             if isinstance(expected, tuple)
             else expected.__name__
         )
-        raise TypeError(f"{argument} must be {names}, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{argument} must be {names}, got {type(value).__name__}{shown}")
 
 
 def int_in_range(argument: str, value: object, low: int, high: int | None = None) -> int:
@@ -98,13 +112,16 @@ def label_value(argument: str, value: object) -> str:
     return value
 
 
-def string_map(argument: str, value: object) -> dict[str, str]:
-    """A mapping of str to str, copied so later changes by the caller cannot leak in."""
-    require_type(argument, value, Mapping)
+def string_map(argument: str, value: object, *, secret: bool = False) -> dict[str, str]:
+    """A mapping of str to str, copied so later changes by the caller cannot leak in.
+
+    With ``secret``, messages show keys but never values.
+    """
+    require_type(argument, value, Mapping, secret=secret)
     assert isinstance(value, Mapping)
     for key in value:
         require_type(f"{argument} key", key, str)
-        require_type(f"{argument}[{key!r}]", value[key], str)
+        require_type(f"{argument}[{key!r}]", value[key], str, secret=secret)
     return dict(value)
 
 
@@ -125,6 +142,19 @@ def annotation_map(argument: str, value: object) -> dict[str, str]:
     return result
 
 
+def yaml_text(argument: str, data: Mapping[str, str], *, secret: bool = False) -> None:
+    """Values must survive the trip through a YAML manifest; secret ones are never shown."""
+    for key, value in data.items():
+        found = YAML_UNSAFE.search(value)
+        if found is None:
+            continue
+        where = "" if secret else f", got U+{ord(found.group()):04X} at index {found.start()}"
+        raise ValueError(
+            f"{argument}[{key!r}] must not hold U+007F-U+009F, U+2028, U+2029, U+FFFE, U+FFFF "
+            f"or lone surrogates (YAML manifests cannot carry them intact){where}"
+        )
+
+
 def data_keys(argument: str, data: Mapping[str, str], *, env_prefix: str | None) -> None:
     """ConfigMap/Secret keys: valid, safe as file names, C identifiers when they become env vars.
 
@@ -133,8 +163,7 @@ def data_keys(argument: str, data: Mapping[str, str], *, env_prefix: str | None)
     for key in data:
         if not CONFIG_KEY.fullmatch(key) or len(key) > 253:
             raise ValueError(
-                f"{argument} key must be at most 253 of letters, digits, '-', '_' and '.', "
-                f"got {key!r}"
+                f"{argument} key must be 1 to 253 letters, digits, '-', '_' and '.', got {key!r}"
             )
         if env_prefix is not None and not C_IDENTIFIER.fullmatch(env_prefix + key):
             raise ValueError(
