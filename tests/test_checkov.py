@@ -1,0 +1,127 @@
+"""checkov, the scanner users run on manifests, finds nothing to flag in a FlaskBackend.
+
+checkov lives in its own venv (.venv-checkov, installed by `make test`; it pins packages pytest
+cannot use). It runs once per session, offline, on a directory holding synthesized backends with
+digest-pinned images in namespace `backend`: the defaults with secrets, and the variant with an
+existing Secret, autoscaling and restricted egress. Settings are in .checkov.yaml.
+"""
+
+from __future__ import annotations
+
+# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
+from tests.support import FAKE_SECRETS, ROOT, synth
+
+# isort: split
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flask_backend import Autoscaling, EgressRule, FlaskBackend, NetworkPolicyOptions
+
+# Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
+CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()
+IMAGE = "registry.example.com/team/api@sha256:" + "4f2d3c8a9b1e7f60" * 4
+
+
+def offline_env() -> dict[str, str]:
+    """The environment minus anything that would point checkov at Prisma Cloud, plus the switches
+    that keep it from calling home (policy metadata, guideline mapping, PyPI update check)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
+    return env | {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+
+
+def write_manifests(directory: Path) -> int:
+    """Write the scanned backends, one file each; return how many resources checkov should see:
+    every object, plus the pod template of each Deployment, which it also scans as a Pod."""
+    scenarios = {
+        "api": lambda chart: FlaskBackend(chart, "api", image=IMAGE, secrets=FAKE_SECRETS),
+        "worker": lambda chart: FlaskBackend(
+            chart,
+            "worker",
+            image=IMAGE,
+            existing_secret="worker-credentials",
+            autoscaling=Autoscaling(),
+            network_policy=NetworkPolicyOptions(
+                ingress_namespaces=("frontend",),
+                egress=(EgressRule(namespace="database", ports=(5432,)),),
+            ),
+        ),
+    }
+    count = 0
+    for name, build in scenarios.items():
+        documents = synth(build, namespace="backend")
+        (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
+        count += len(documents) + sum(d["kind"] == "Deployment" for d in documents)
+    return count
+
+
+@pytest.fixture(scope="module")
+def checkov_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
+    """Run checkov once for the module; return its JSON report and the resources it should see."""
+    if not os.access(CHECKOV, os.X_OK):
+        message = f"checkov not found at {CHECKOV}: `make test` installs it (.venv-checkov)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    manifests = tmp_path_factory.mktemp("manifests")
+    resources = write_manifests(manifests)
+    command = [
+        str(CHECKOV),
+        "--config-file",
+        str(ROOT / ".checkov.yaml"),
+        "--directory",
+        str(manifests),
+        "--output",
+        "json",
+    ]
+    started = time.monotonic()
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=offline_env(),
+        cwd=manifests,
+        timeout=300,
+        check=False,
+    )
+    print(f"checkov took {time.monotonic() - started:.1f} s")
+    # Exit code 1 means failed checks, which the tests report in detail; others mean a crash.
+    assert result.returncode in (0, 1), f"checkov crashed:\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout)
+    # One framework gives one report; several would give a list.
+    (kubernetes,) = report if isinstance(report, list) else [report]
+    assert kubernetes["check_type"] == "kubernetes"
+    return kubernetes, resources
+
+
+def describe(failed: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{c['check_id']} {c['check_name']}\n    {c['resource']} in {Path(c['file_path']).name}"
+        + (f"\n    {c['guideline']}" if c.get("guideline") else "")
+        for c in failed
+    )
+
+
+def test_checkov_flags_nothing(checkov_run: tuple[dict[str, Any], int]) -> None:
+    report, _ = checkov_run
+
+    failed = report["results"]["failed_checks"]
+
+    assert failed == [], f"checkov flagged {len(failed)} checks:\n{describe(failed)}"
+
+
+def test_checkov_scanned_every_object(checkov_run: tuple[dict[str, Any], int]) -> None:
+    # Guards the test above: zero failures must not mean zero checks.
+    report, resources = checkov_run
+
+    summary = report["summary"]
+
+    assert summary["parsing_errors"] == 0
+    assert summary["resource_count"] == resources
+    assert summary["passed"] >= 10 * resources
