@@ -103,15 +103,15 @@ class Probes:
     """
 
     startup_path: str = "/startupz"
-    """Default: "/startupz"."""
+    """Answers 200 once the app has booted. Default: "/startupz"."""
     readiness_path: str = "/readyz"
-    """Default: "/readyz"."""
+    """Answers 200 while the pod can serve (checks the database). Default: "/readyz"."""
     liveness_path: str = "/livez"
-    """Default: "/livez"."""
+    """Answers 200 while the process is alive; never checks dependencies. Default: "/livez"."""
     period_seconds: int = 10
     """Readiness and liveness period. Default: 10."""
     timeout_seconds: int = 2
-    """Per-probe timeout. Default: 2 (the readiness database check itself gives up after 1)."""
+    """Per-probe timeout. Default: 2 (the readiness database check itself gives up after 0.5)."""
     startup_failure_threshold: int = 30
     """Startup probes (every 2 s) before the container is restarted. Default: 30 (60 s to boot)."""
 
@@ -163,9 +163,9 @@ class Autoscaling:
     """A HorizontalPodAutoscaler (autoscaling/v2) on CPU; the Deployment leaves replicas to it."""
 
     min_replicas: int = 2
-    """Default: 2 (keeps the PodDisruptionBudget meaningful)."""
+    """Fewest pods the autoscaler keeps. Default: 2 (keeps the PodDisruptionBudget meaningful)."""
     max_replicas: int = 10
-    """Default: 10."""
+    """Most pods the autoscaler starts. Default: 10."""
     cpu_utilization_percent: int = 70
     """Target average CPU use, as a share of the CPU request. Default: 70."""
 
@@ -229,7 +229,7 @@ class Scheduling:
     """Where the pods may run."""
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    """Default: - any node."""
+    """Node labels a node must have to run the pods. Default: - any node."""
     tolerations: Sequence[Mapping[str, Any]] = ()
     """Raw Kubernetes tolerations. Default: - none."""
     spread: bool = True
