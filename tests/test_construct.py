@@ -985,3 +985,22 @@ def test_children_allow_composition_on_top() -> None:
 def test_output_is_plain_json_serializable() -> None:
     # Every value is a plain string, number, bool, list or dict: no token or object leaks through.
     json.dumps(manifests(secrets=FAKE_SECRETS, autoscaling=Autoscaling()))
+
+
+def test_two_backends_with_the_same_name_in_one_chart_are_refused() -> None:
+    # Given a chart with a backend named "api" inside one sub-construct
+    app = cdk8s.App()
+    chart = cdk8s.Chart(app, "shop", namespace="shop")
+    FlaskBackend(Construct(chart, "public"), "api", image=IMAGE)
+
+    # When another sub-construct adds a backend with the same name
+    internal = Construct(chart, "internal")
+    with pytest.raises(ValueError, match="already used by another FlaskBackend") as error:
+        FlaskBackend(internal, "api", image=IMAGE)
+    assert str(error.value) == (
+        "name 'api' is already used by another FlaskBackend in chart 'shop'; pass a distinct name="
+    )
+
+    # Then a distinct name is accepted, and another chart may reuse the name
+    FlaskBackend(internal, "api", name="internal-api", image=IMAGE)
+    FlaskBackend(cdk8s.Chart(app, "other", namespace="other"), "api", image=IMAGE)

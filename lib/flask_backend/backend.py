@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -321,6 +322,10 @@ def _service_patches() -> tuple[cdk8s.JsonPatch, ...]:
     )
 
 
+# The backend names taken in each chart (weak: a chart that is gone frees its names).
+_NAMES_IN_CHART: weakref.WeakKeyDictionary[cdk8s.Chart, set[str]] = weakref.WeakKeyDictionary()
+
+
 class FlaskBackend(Construct):
     """A Flask API served by gunicorn: Deployment, Service, ConfigMap, Secret and the extras
     production needs (ServiceAccount, PodDisruptionBudget, NetworkPolicy, optional HPA).
@@ -489,6 +494,17 @@ class FlaskBackend(Construct):
         self.config_checksum = hashlib.sha256(
             json.dumps([self.config, secret_data, self.existing_secret], sort_keys=True).encode()
         ).hexdigest()
+
+        # Names come from ids, which are unique among siblings only: two backends in different
+        # sub-constructs of one chart could otherwise emit the same objects twice.
+        chart = cdk8s.Chart.of(scope)
+        taken = _NAMES_IN_CHART.setdefault(chart, set())
+        if self.name in taken:
+            raise ValueError(
+                f"name {self.name!r} is already used by another FlaskBackend in chart "
+                f"{chart.node.id!r}; pass a distinct name="
+            )
+        taken.add(self.name)
 
         # 2. The children.
         super().__init__(scope, id)
