@@ -233,8 +233,8 @@ def load_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
         "",
         f"gunicorn on 127.0.0.1 (free ports), {pinning}. Load: {results.generator}, one thread, "
         f"keep-alive connections, {results.seconds:.0f} s per cell after a warm-up. The shipped "
-        "config logs every request as a JSON line (to a file here) and recycles workers every "
-        "~1000 requests (`max_requests`); gunicorn's defaults do neither.",
+        "config logs every request as a JSON line (to a file here) and recycles workers "
+        "(`max_requests` in app/gunicorn.conf.py); gunicorn's defaults do neither.",
         "",
         "| server | endpoint | c | req/s | p50 (ms) | p99 (ms) | errors |",
         "|---|---|---:|---:|---:|---:|---:|",
