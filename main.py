@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import cdk8s
 
+    from imports import k8s
+
 PROJECT_VERSION = "0.1.0"
 DEFAULT_IMAGE = f"flask-backend-api:{PROJECT_VERSION}"  # what `docker build app` is tagged as
 SECRET_KEYS = ("SECRET_KEY", "DATABASE_URL")  # read from the environment only, never from flags
@@ -174,19 +176,18 @@ def use_bundled_node() -> None:
     os.environ["JSII_NODE"] = os.path.join(executable.ROOT_DIR, "bin", "node")
 
 
-def build(tier: Tier, outdir: str) -> cdk8s.App:
+def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
+    """The chart's Namespace, enforcing Pod Security "restricted" (versions pinned), first in
+    the chart so `kubectl apply` creates it before what lives in it."""
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend
     from imports import k8s
 
-    app = cdk8s.App(outdir=outdir)
-    chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
     namespace = k8s.KubeNamespace(
         chart,
         "namespace",
         metadata=k8s.ObjectMeta(
-            name=tier.namespace,
+            name=chart.namespace,
             labels={
                 f"pod-security.kubernetes.io/{mode}{suffix}": value
                 for mode in ("enforce", "audit", "warn")
@@ -196,6 +197,17 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
     )
     # A Namespace is cluster-scoped; the chart would otherwise give it metadata.namespace.
     namespace.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
+    return namespace
+
+
+def build(tier: Tier, outdir: str) -> cdk8s.App:
+    import cdk8s
+
+    from flask_backend import Autoscaling, FlaskBackend
+
+    app = cdk8s.App(outdir=outdir)
+    chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
+    restricted_namespace(chart)
     FlaskBackend(
         chart,
         "api",

@@ -32,7 +32,6 @@ import cdk8s_plus_27 as kplus  # noqa: E402
 from constructs import Construct  # noqa: E402
 
 from flask_backend import EgressRule, FlaskBackend, NetworkPolicyOptions  # noqa: E402
-from imports import k8s  # noqa: E402
 
 FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"  # listens on 8080 as UID 101
 FRONTEND_PORT = 8080
@@ -40,28 +39,10 @@ NGINX_UID = 101
 DATABASE_PORT = 5432
 
 
-def namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
-    """The chart's Namespace, enforcing Pod Security "restricted" as main.py's does."""
-    created = k8s.KubeNamespace(
-        chart,
-        "namespace",
-        metadata=k8s.ObjectMeta(
-            name=chart.namespace,
-            labels={
-                f"pod-security.kubernetes.io/{mode}": "restricted"
-                for mode in ("enforce", "audit", "warn")
-            },
-        ),
-    )
-    # A Namespace is cluster-scoped; the chart would otherwise give it metadata.namespace.
-    created.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
-    return created
-
-
 class BackendChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id, namespace="backend", disable_resource_name_hashes=True)
-        namespace(self)
+        main.restricted_namespace(self)
         self.api = FlaskBackend(
             self,
             "api",
@@ -81,7 +62,7 @@ class BackendChart(cdk8s.Chart):
 class FrontendChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str, *, backend: FlaskBackend) -> None:
         super().__init__(scope, id, namespace="frontend", disable_resource_name_hashes=True)
-        namespace(self)
+        main.restricted_namespace(self)
         tmp = kplus.Volume.from_empty_dir(self, "tmp", "tmp")  # nginx writes its pid and cache
         web = kplus.Deployment(
             self,
