@@ -2,8 +2,9 @@
 
 Read top to bottom: the option groups (small frozen dataclasses), then the construct: its props and
 their defaults, the validation that runs before any object exists, the children, and the wiring.
-Why each default exists is in ../../shared/PRODUCTION.md terms: Pod Security "restricted", graceful
-shutdown, config-change rollouts, and the checkov rules users get flagged on.
+Each default answers one production failure: Pod Security "restricted", graceful shutdown,
+config-change rollouts, the checkov rules users get flagged on (README: "What the defaults
+protect you from").
 """
 
 from __future__ import annotations
