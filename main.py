@@ -14,7 +14,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,13 +229,19 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
 
 
 def synthesize(tier: Tier, outdir: Path) -> None:
-    """Synthesize beside outdir, then swap it in: a failed synth leaves the old outdir intact."""
+    """The backend tier into outdir (see write_app)."""
+    write_app(lambda staging: build(tier, staging), outdir)
+
+
+def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> None:
+    """Synthesize the app make_app builds beside outdir, then swap it in: a failed synth leaves
+    the old outdir intact."""
     outdir = outdir.absolute()  # jsii's Node process has its own working directory
     outdir.parent.mkdir(parents=True, exist_ok=True)
     # mkdtemp's 0700 carries over to outdir: it holds a Secret manifest.
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
     try:
-        build(tier, str(staging)).synth()
+        make_app(str(staging)).synth()
         if outdir.exists():
             shutil.rmtree(outdir)
         staging.rename(outdir)

@@ -114,21 +114,14 @@ def build(app: cdk8s.App) -> tuple[FrontendChart, BackendChart]:
     return frontend, backend
 
 
-def outdir(default: Path) -> str:
-    """$CDK8S_OUTDIR, else `default`; created 0700 (like main.py's dist/)."""
-    path = Path(os.environ.get("CDK8S_OUTDIR") or default).absolute()  # Node has its own cwd
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.mkdir(mode=0o700, exist_ok=True)
-    return str(path)
-
-
-def synth() -> None:
-    # Not main.py's dist/, which each `make synth` replaces; git ignores every dist/.
-    app = cdk8s.App(outdir=outdir(ROOT / "examples" / "dist" / "three-tier"))
+def make_app(outdir: str) -> cdk8s.App:
+    app = cdk8s.App(outdir=outdir)
     build(app)
-    app.synth()
-    print(f"wrote {app.outdir}")
+    return app
 
 
 if __name__ == "__main__":
-    synth()
+    # $CDK8S_OUTDIR, else beside the examples: main.py's dist/ is replaced by each `make synth`.
+    outdir = Path(os.environ.get("CDK8S_OUTDIR") or ROOT / "examples" / "dist" / "three-tier")
+    main.write_app(make_app, outdir)
+    print(f"wrote {outdir}")
