@@ -10,18 +10,23 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PIP := python -m pip --quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint bench lock imports clean
+.PHONY: synth test lint bench lock imports clean control-plane
 
 synth: $(STAMP)
 	$(BIN)/python main.py
 
-test: $(STAMP) $(CHECKOV_STAMP) lint
+test: $(STAMP) $(CHECKOV_STAMP) control-plane lint
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The real Kubernetes control plane the cluster tests run (tests/cluster), built from the Go
+# modules pinned in tools/controlplane into .cache/control-plane/ (a no-op once built).
+control-plane:
+	@PYTHON=$(PYTHON) scripts/build-control-plane >/dev/null
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -53,4 +58,4 @@ imports: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/npx --yes cdk8s-cli@2 import k8s@1.27.0 --language python --output imports
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) dist
+	rm -rf $(VENV) $(CHECKOV_VENV) .venv-go .cache dist

@@ -38,6 +38,8 @@ def secret_key(name: str) -> str:
 
 def build(app: cdk8s.App) -> cdk8s.Chart:
     chart = cdk8s.Chart(app, "apis", namespace="apis", disable_resource_name_hashes=True)
+    # The namespace too, so `kubectl apply -f` works on an empty cluster in one pass.
+    main.restricted_namespace(chart)
     FlaskBackend(
         chart,
         "public-api",

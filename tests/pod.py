@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import ROOT, by_kind
+from tests.support import ROOT, by_kind, secret_values
 
 DOCKERFILE = ROOT / "app" / "Dockerfile"
 
@@ -232,7 +232,7 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
         if "configMapRef" in source:
             data = config_maps[source["configMapRef"]["name"]].get("data", {})
         else:
-            data = secrets[source["secretRef"]["name"]].get("stringData", {})
+            data = secret_values(secrets[source["secretRef"]["name"]])
         env.update({prefix + key: value for key, value in data.items()})
     limits = container["resources"]["limits"]
     for variable in container.get("env", []):
@@ -268,7 +268,7 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
         elif "secret" in volume:
             secret = secrets[volume["secret"]["secretName"]]
             folder = Path(tempfile.mkdtemp(dir=workdir))
-            for key, value in secret.get("stringData", {}).items():
+            for key, value in secret_values(secret).items():
                 (folder / key).write_text(value)
                 os.chmod(folder / key, volume["secret"].get("defaultMode", 0o644))
                 if os.geteuid() == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,6 +50,11 @@ def pod_spec(documents: list[dict]) -> dict:
 def container(documents: list[dict]) -> dict:
     (only,) = pod_spec(documents)["containers"]
     return only
+
+
+def secret_values(secret: dict) -> dict[str, str]:
+    """A Secret's values as the pod sees them (the manifest holds them base64 in `data`)."""
+    return {key: base64.b64decode(value).decode() for key, value in secret.get("data", {}).items()}
 
 
 def load_dir(path: Path) -> Iterator[tuple[Path, list[dict]]]:

@@ -8,7 +8,15 @@ validates whatever it synthesizes.
 from __future__ import annotations
 
 # First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, by_kind, container, pod_spec, synth, validate_strict
+from tests.support import (
+    FAKE_SECRETS,
+    by_kind,
+    container,
+    pod_spec,
+    secret_values,
+    synth,
+    validate_strict,
+)
 
 # isort: split
 import json
@@ -390,7 +398,7 @@ def test_config_and_secret_text_arrives_unchanged() -> None:
 
     # Then every value is exactly what was given
     assert by_kind(documents, "ConfigMap")["data"] == text
-    assert by_kind(documents, "Secret")["stringData"] == text
+    assert secret_values(by_kind(documents, "Secret")) == text
 
 
 def test_env_prefix_can_be_changed() -> None:
@@ -404,7 +412,7 @@ def test_secrets_are_mounted_as_read_only_files_by_default() -> None:
     documents = manifests(secrets=FAKE_SECRETS)
 
     # Then they sit in a Secret, mounted read-only at SECRETS_DIR, which the app is told
-    assert by_kind(documents, "Secret")["stringData"] == FAKE_SECRETS
+    assert secret_values(by_kind(documents, "Secret")) == FAKE_SECRETS
     secret_volume = volumes_by_name(documents)["secrets"]["secret"]
     assert secret_volume == {"secretName": "api-secrets", "defaultMode": 0o440}
     assert mounts_by_path(documents)[SECRETS_DIR] == {

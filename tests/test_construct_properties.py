@@ -11,7 +11,7 @@ invalid values by breaking one rule on purpose.
 from __future__ import annotations
 
 # First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import by_kind, synth, validate_strict
+from tests.support import by_kind, secret_values, synth, validate_strict
 
 # isort: split
 import string
@@ -196,7 +196,7 @@ def test_valid_arguments_always_synthesize_to_valid_objects(props: dict[str, Any
     assert deployment["metadata"]["name"] == props["name"]
     assert by_kind(documents, "ConfigMap").get("data", {}) == props["config"]
     if "secrets" in props:
-        assert by_kind(documents, "Secret").get("stringData", {}) == props["secrets"]
+        assert secret_values(by_kind(documents, "Secret")) == props["secrets"]
 
 
 @FEW

@@ -15,6 +15,18 @@ EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.name.star
 Objects = dict[tuple[str, str, str | None], dict]  # (kind, name, namespace) -> object
 
 
+def run_example_script(name: str, outdir: Path) -> subprocess.CompletedProcess[str]:
+    """examples/<name>.py as a user runs it, writing to outdir."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / f"{name}.py")],
+        env=clean_env(CDK8S_OUTDIR=str(outdir)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.fixture(scope="module")
 def run_example(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Objects]:
     """Run examples/<name>.py once per module with CDK8S_OUTDIR in a temporary directory."""
@@ -23,14 +35,7 @@ def run_example(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Obj
     def run(name: str) -> Objects:
         if name not in results:
             outdir = tmp_path_factory.mktemp(name) / "out"
-            result = subprocess.run(
-                [sys.executable, str(ROOT / "examples" / f"{name}.py")],
-                env=clean_env(CDK8S_OUTDIR=str(outdir)),
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            result = run_example_script(name, outdir)
             assert result.returncode == 0, result.stderr
             results[name] = {
                 (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")): d

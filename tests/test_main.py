@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 import main
-from tests.support import FAKE_SECRETS, ROOT, clean_env, load_dir, validate_strict
+from tests.support import FAKE_SECRETS, ROOT, clean_env, load_dir, secret_values, validate_strict
 
 DIGEST_IMAGE = "registry.example.com/team/flask-api@sha256:" + "ab" * 32
 
@@ -112,7 +112,7 @@ def test_env_file_supplies_secret_values(run_main, tmp_path):
     code, out, err = run_main("--env-file", ".env")
 
     (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
-    assert secret["stringData"] == {"SECRET_KEY": "key-from-the-env-file"}
+    assert secret_values(secret) == {"SECRET_KEY": "key-from-the-env-file"}
     assert code == 0
     assert "SECRET_KEY is not set" not in err
     assert "key-from-the-env-file" not in out + err
@@ -122,7 +122,7 @@ def test_missing_secret_key_is_generated_with_one_warning_and_never_printed(run_
     code, out, err = run_main()
 
     (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
-    generated = secret["stringData"]["SECRET_KEY"]
+    generated = secret_values(secret)["SECRET_KEY"]
     assert code == 0
     assert len(generated) >= 32
     assert [line for line in err.splitlines() if "SECRET_KEY" in line] == [

@@ -12,7 +12,7 @@ import pytest
 
 import main
 from tests.pod import PodProcess, bwrap_available, descendants, is_gunicorn, start_pod
-from tests.support import FAKE_SECRETS, by_kind, load_dir
+from tests.support import FAKE_SECRETS, by_kind, load_dir, secret_values
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,6 @@ def test_secret_values_never_reach_the_logs(pod: PodProcess, manifests):
     pod.get("/api/v1/info")
     pod.stop(timeout=30)
 
-    secret = by_kind(manifests, "Secret")["stringData"]
+    secret = secret_values(by_kind(manifests, "Secret"))
     for value in [*secret.values(), "fake-password"]:
         assert value not in pod.logs()

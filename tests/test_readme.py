@@ -35,21 +35,26 @@ def test_the_readme_has_python_examples():
     assert len(PYTHON_BLOCKS) >= 2
 
 
+def run_block(line: int, block: str, cwd: Path, outdir: Path) -> subprocess.CompletedProcess[str]:
+    """One README block, in a fresh process in cwd, writing to outdir."""
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(ROOT), f"README.md block at line {line}"],
+        input=block,
+        text=True,
+        cwd=cwd,
+        env=clean_env(CDK8S_OUTDIR=str(outdir), **FAKE_SECRETS),
+        capture_output=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     ("line", "block"), PYTHON_BLOCKS, ids=[f"README.md:{line}" for line, _ in PYTHON_BLOCKS]
 )
 def test_python_block_runs_and_writes_valid_kubernetes(line: int, block: str, tmp_path: Path):
     outdir = tmp_path / "dist"
 
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(ROOT), f"README.md block at line {line}"],
-        input=block,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(CDK8S_OUTDIR=str(outdir), **FAKE_SECRETS),
-        capture_output=True,
-        timeout=120,
-    )
+    result = run_block(line, block, tmp_path, outdir)
 
     assert result.returncode == 0, result.stderr
     documents = [d for _, docs in load_dir(outdir) for d in docs]

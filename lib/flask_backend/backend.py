@@ -9,6 +9,7 @@ protect you from").
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import json
@@ -256,9 +257,32 @@ class Scheduling:
 # made once per process and shared by every backend: a Node round trip saved per use, the bulk of
 # a backend's synth cost (BENCHMARKS.md).
 _seconds = functools.cache(cdk8s.Duration.seconds)
-_mebibytes = functools.cache(cdk8s.Size.mebibytes)
-_gibibytes = functools.cache(cdk8s.Size.gibibytes)
-_millicores = functools.cache(kplus.Cpu.millis)
+
+
+# Quantities in the API server's canonical form ("1", not "1000m"; "1Gi", not "1024Mi"): it
+# stores that form, so any other spelling makes every `kubectl apply` patch the Deployment again
+# and makes server-side apply report a conflict with a client-side apply of the same manifest.
+@functools.cache
+def _millicores(millicores: int) -> kplus.Cpu:
+    if millicores % 1000 == 0:
+        return kplus.Cpu.units(millicores // 1000)
+    return kplus.Cpu.millis(millicores)
+
+
+@functools.cache
+def _mebibytes(mebibytes: int) -> cdk8s.Size:
+    if mebibytes % (1024 * 1024) == 0:
+        return cdk8s.Size.tebibytes(mebibytes // (1024 * 1024))
+    if mebibytes % 1024 == 0:
+        return cdk8s.Size.gibibytes(mebibytes // 1024)
+    return cdk8s.Size.mebibytes(mebibytes)
+
+
+@functools.cache
+def _gibibytes(gibibytes: int) -> cdk8s.Size:
+    return _mebibytes(gibibytes * 1024)
+
+
 _env_value = functools.cache(kplus.EnvValue.from_value)
 
 
@@ -309,6 +333,10 @@ def _hardening_patches() -> tuple[cdk8s.JsonPatch, ...]:
         # cdk8s-plus labels pods with their construct path; moving the construct must not
         # change the pod template (and roll every pod), so the label goes.
         cdk8s.JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
+        # Zero values the API server does not store: written out, `kubectl apply` would patch
+        # them in again on every run ("configured" with nothing changed).
+        cdk8s.JsonPatch.remove("/spec/minReadySeconds"),
+        cdk8s.JsonPatch.remove("/spec/template/spec/hostNetwork"),
     )
 
 
@@ -524,10 +552,13 @@ class FlaskBackend(Construct):
         self.secret: kplus.ISecret | None = None
         if secrets is not None:
             self.secret = kplus.Secret(
-                self,
-                "secret",
-                metadata=self._metadata(f"{self.name}-secrets"),
-                string_data=secret_data,
+                self, "secret", metadata=self._metadata(f"{self.name}-secrets")
+            )
+            # `data`, as the API server stores it: `stringData` is write-only, so every
+            # `kubectl apply` would send it again ("configured" with nothing changed).
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret_data.items()}
+            cdk8s.ApiObject.of(self.secret).add_json_patch(
+                cdk8s.JsonPatch.add("/data", encoded), cdk8s.JsonPatch.remove("/stringData")
             )
         secret_ref = self.secret or (
             kplus.Secret.from_secret_name(self, "existing-secret", self.existing_secret)

