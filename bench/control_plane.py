@@ -32,7 +32,8 @@ def cold_build_seconds() -> float:
         (work / "scripts").mkdir(parents=True)
         (work / "tools").mkdir()
         (work / "requirements").mkdir()
-        subprocess.run(["cp", "-r", ROOT / "tools" / "controlplane", work / "tools"], check=True)
+        for module in ("controlplane", "crds"):
+            subprocess.run(["cp", "-r", ROOT / "tools" / module, work / "tools"], check=True)
         subprocess.run(
             ["cp", ROOT / "scripts" / "build-control-plane", work / "scripts"], check=True
         )

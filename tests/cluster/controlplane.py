@@ -288,6 +288,19 @@ class ControlPlane:
             env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
         )
 
+    def install_crds(self, *files: str) -> None:
+        """Install CRDs that `make control-plane` copied from their Go modules (tools/crds),
+        e.g. "monitoring.coreos.com_servicemonitors.yaml", and wait until they serve."""
+        crds = self.bin_dir.parent / "crds"
+        for file in files:
+            applied = self.kubectl("apply", "--server-side", "-f", str(crds / file))
+            if applied.returncode != 0:
+                raise ControlPlaneError(f"CRD {file} was not accepted: {applied.stderr}")
+            name = applied.stdout.split()[0]  # customresourcedefinition.../NAME serverside-applied
+            waited = self.kubectl("wait", "--for=condition=Established", name, "--timeout=30s")
+            if waited.returncode != 0:
+                raise ControlPlaneError(f"CRD {file} was not established: {waited.stderr}")
+
     def env(self) -> dict[str, str]:
         """An environment in which plain `kubectl` (from the built binaries) talks to this."""
         return {

@@ -146,3 +146,16 @@ def test_a_binary_that_fails_shows_its_last_log_lines(bin_dir, tmp_path):
     assert message.startswith("etcd exited with code 3 while starting")
     assert message.endswith("etcd: cannot open the data dir")
     assert list(base.iterdir()) == []
+
+
+def test_the_pinned_crds_install_and_serve(control_plane):
+    control_plane.install_crds(
+        "monitoring.coreos.com_servicemonitors.yaml",
+        "gateway.networking.k8s.io_httproutes.yaml",
+    )
+
+    for resource in (
+        "servicemonitors.monitoring.coreos.com",
+        "httproutes.gateway.networking.k8s.io",
+    ):
+        assert control_plane.kubectl("get", resource, "-A").returncode == 0
