@@ -370,22 +370,15 @@ def _checked_outdir(outdir: Path) -> Path:
     """outdir with symlinks resolved (a symlinked dist/ stays a symlink), or OutputError."""
     target = Path(os.path.realpath(outdir))
     cwd = Path(os.path.realpath(os.getcwd()))
-    home = Path(os.path.realpath(os.path.expanduser("~")))
-    why = (
-        "the root directory"
-        if target == Path("/")
-        else "the home directory"
-        if target == home
-        else "the working directory"
-        if target == cwd
-        else "a parent of the working directory"
-        if target in cwd.parents
-        else None
-    )
-    if why:
+    refused = {parent: "a parent of the working directory" for parent in cwd.parents} | {
+        cwd: "the working directory",
+        Path(os.path.realpath(os.path.expanduser("~"))): "the home directory",
+        Path("/"): "the root directory",
+    }
+    if target in refused:
         raise OutputError(
-            f"refusing to write into {str(outdir)!r}: it is {why}; choose a new or empty "
-            "directory (CDK8S_OUTDIR)"
+            f"refusing to write into {str(outdir)!r}: it is {refused[target]}; choose a new or "
+            "empty directory (CDK8S_OUTDIR)"
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"output directory {str(outdir)!r} is not a directory")
@@ -581,6 +574,27 @@ def summary(app: cdk8s.App, files: Sequence[Path], tier: Tier) -> tuple[list[str
     return lines, warnings
 
 
+def shadowed(env_file: str | None, environ: Mapping[str, str]) -> list[str]:
+    """A warning when the environment overrides what the env file says: the environment wins
+    (as with docker compose and python-dotenv), but a stale `export SECRET_KEY=...` in the shell
+    must not silently beat the file given on the command line. Names only, never values."""
+    if not env_file:
+        return []
+    names = {setting.env for setting in SETTINGS} | set(SECRET_KEYS)
+    file_values = read_env_file(env_file)
+    overridden = sorted(
+        name
+        for name, value in file_values.items()
+        if name in names and environ.get(name, value) != value
+    )
+    if not overridden:
+        return []
+    return [
+        f"warning: the environment overrides {', '.join(overridden)} from env-file "
+        f"{env_file!r} (the environment wins over --env-file; a flag wins over both)."
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
@@ -591,6 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_printable(tier)
         app, files = synthesize(tier, outdir)
         lines, warnings = summary(app, files, tier)
+        warnings += shadowed(args.env_file or os.environ.get("ENV_FILE"), os.environ)
     except (ValueError, TypeError, OutputError) as error:
         # Settings and the construct validate before anything is written: one line, no traceback.
         print(f"main.py: error: {error}", file=sys.stderr)

@@ -186,6 +186,7 @@ def test_outdir_dot_in_a_checkout_is_refused_and_nothing_is_touched(tmp_path):
         ("..", "a parent of the working directory"),
         ("../../..", "a parent of the working directory"),
         ("sub/..", "the working directory"),
+        ("link-to-here", "the working directory"),  # a symlink is followed, then judged
         ("HOME", "the home directory"),
     ],
 )
@@ -193,6 +194,7 @@ def test_working_directory_its_parents_and_home_are_refused(run_main, tmp_path, 
     home = fake_checkout(tmp_path / "home")
     project = fake_checkout(home / "work" / "project")
     (project / "sub").mkdir()
+    (project / "link-to-here").symlink_to(project)
     before = snapshot(tmp_path)
 
     code, _, err = run_main(
@@ -256,14 +258,19 @@ def test_a_file_changed_since_main_py_wrote_it_is_refused(run_main, tmp_path, ou
     assert snapshot(project) == before
 
 
-def test_a_recorded_file_swapped_for_a_symlink_is_refused_and_its_target_kept(
-    run_main, tmp_path, outputs
+@pytest.mark.parametrize("name", ["backend.k8s.yaml", main.STAGING])
+def test_a_symlink_in_place_of_what_main_py_wrote_is_refused_and_its_target_kept(
+    run_main, tmp_path, outputs, name
 ):
     project = project_with_old_dist(tmp_path / "project", outputs)
-    victim = tmp_path / "victim.yaml"
-    victim.write_bytes(outputs["old"])  # same bytes: the hash alone would pass
-    (project / "dist" / "backend.k8s.yaml").unlink()
-    (project / "dist" / "backend.k8s.yaml").symlink_to(victim)
+    victim = tmp_path / "victim"
+    if name == main.STAGING:  # the staging a kill leaves behind is removed by the next synth
+        victim.mkdir()
+        (victim / "precious").write_text("mine\n")
+    else:
+        victim.write_bytes(outputs["old"])  # same bytes: the hash alone would pass
+        (project / "dist" / name).unlink()
+    (project / "dist" / name).symlink_to(victim)
     before = snapshot(tmp_path)
 
     code, _, err = run_main(project)
@@ -573,6 +580,11 @@ def test_the_shell_environment_beats_the_env_file_for_secrets_too(run_main, tmp_
     assert "from-the-shell" in text
     assert "from-the-file" not in text
     assert "postgresql://file" in text
+    assert (
+        "warning: the environment overrides SECRET_KEY from env-file '.env' (the environment "
+        "wins over --env-file; a flag wins over both)."
+    ) in err.splitlines()
+    assert "from-the" not in err
 
 
 @pytest.mark.parametrize(
