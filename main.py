@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -323,7 +324,6 @@ def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> tuple[cdk8s
 def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> list[Path]:
     staging = target / STAGING
     recorded = _recorded_files(target, shown)
-    _stop_at("locked")
     done = False
     try:
         if recorded is None:  # a new or empty directory: claim it (an empty record) first
@@ -382,6 +382,14 @@ def _checked_outdir(outdir: Path) -> Path:
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"output directory {str(outdir)!r} is not a directory")
+    # Early answers, before cdk8s starts (write_app asks again under the lock).
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise OutputError(f"cannot write {str(outdir)!r}: {os.strerror(errno.EROFS)}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {str(outdir)!r}: {os.strerror(errno.EACCES)}")
+    if existing == target:
+        _recorded_files(target, outdir)
     return target
 
 
