@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -329,7 +330,8 @@ def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> l
         if recorded is None:  # a new or empty directory: claim it (an empty record) first
             os.close(os.open(target / RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             os.chmod(target / RECORD, 0o600)
-        os.chmod(target, 0o700)
+        if stat.S_IMODE(os.stat(target).st_mode) != 0o700:
+            os.chmod(target, 0o700)
         shutil.rmtree(staging, ignore_errors=True)  # what a kill -9 left behind
         _private_dir(staging)
         # Self-ignoring, like .pytest_cache: a leftover never shows in `git status`.
@@ -340,7 +342,10 @@ def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> l
             if entry.name == ".gitignore":
                 continue
             if not _plain_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                raise OutputError(f"the synth wrote {entry.name!r}, a name main.py reserves")
+                raise OutputError(
+                    f"the synth wrote {entry.name!r}: main.py records plain files only, under "
+                    f"names other than {RECORD} and {STAGING}"
+                )
             os.chmod(entry.path, 0o600)
             written[entry.name] = _sha256(Path(entry.path))
         _stop_at("synthesized")

@@ -226,8 +226,8 @@ def test_help_lists_every_setting_with_its_environment_variable():
 
 
 def test_bad_setting_in_a_real_process_leaves_dist_unchanged_and_prints_no_traceback(tmp_path):
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "backend.k8s.yaml").write_text("previous: output\n")
+    main.synthesize(main.resolve(main.parse_args([]), FAKE_SECRETS), tmp_path / "dist")
+    previous = (tmp_path / "dist" / "backend.k8s.yaml").read_bytes()
 
     result = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "--replicas", "-1"],
@@ -240,7 +240,7 @@ def test_bad_setting_in_a_real_process_leaves_dist_unchanged_and_prints_no_trace
 
     assert result.returncode == 2
     assert result.stderr == "main.py: error: replicas must be >= 0, got -1\n"
-    assert (tmp_path / "dist" / "backend.k8s.yaml").read_text() == "previous: output\n"
+    assert (tmp_path / "dist" / "backend.k8s.yaml").read_bytes() == previous
 
 
 def test_normal_synth_prints_no_node_jsii_or_python_warnings(tmp_path):
