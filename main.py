@@ -455,19 +455,23 @@ def _read_record(path: Path) -> dict[str, set[str]] | None:
     replaced), or None if it is not a record main.py wrote."""
     if not path.is_file() or path.is_symlink():
         return None
+    limit = 1024 * 1024  # a record of thousands of files fits
     with path.open("rb") as stream:
-        data = stream.read(ENV_FILE_LIMIT + 1)
+        data = stream.read(limit + 1)
     recorded: dict[str, set[str]] = {}
     try:
-        for line in data.decode("utf-8").splitlines():
-            digest, separator, name = line.partition("  ")
-            if len(digest) != 64 or separator != "  " or not _plain_name(name):
-                return None
-            int(digest, 16)
-            recorded.setdefault(name, set()).add(digest)
-    except ValueError:  # UnicodeDecodeError included
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
         return None
-    return recorded if len(data) <= ENV_FILE_LIMIT else None
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        if not _SHA256.fullmatch(digest) or not _plain_name(name):
+            return None
+        recorded.setdefault(name, set()).add(digest)
+    return recorded if len(data) <= limit else None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _write_record(target: Path, files: Mapping[str, set[str]]) -> None:
@@ -495,7 +499,8 @@ def _unchanged(path: Path, digests: set[str]) -> bool:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _make_dirs(path: Path) -> bool:
