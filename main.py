@@ -130,9 +130,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             o for o in options if o.lstrip("-").upper().replace("-", "_") in SECRET_KEYS
         ]
         if secret_flags:
-            parser.error(
-                f"{secret_flags[0]} is not a flag: secret values come from the environment or "
-                "--env-file only (the value given is not shown)"
+            parser.exit(
+                2,
+                f"main.py: error: {secret_flags[0]} is not a flag: secret values come from the "
+                "environment or --env-file only (the value given is not shown)\n",
             )
         what = f"unrecognized option {options[0]}" if options else "unexpected argument"
         parser.error(f"{what} (values are not shown)")
@@ -389,12 +390,16 @@ def _checked_outdir(outdir: Path) -> Path:
         raise OutputError(f"output directory {str(outdir)!r} is not a directory")
     # Early answers, before cdk8s starts (write_app asks again under the lock).
     existing = next(folder for folder in (target, *target.parents) if folder.exists())
-    if os.statvfs(existing).f_flag & os.ST_RDONLY:
-        raise OutputError(f"cannot write {str(outdir)!r}: {os.strerror(errno.EROFS)}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {str(outdir)!r}: {os.strerror(errno.EACCES)}")
-    if existing == target:
-        _recorded_files(target, outdir)
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        if existing == target:
+            with _flocked(target, fcntl.LOCK_SH):  # not while another synth moves files
+                _recorded_files(target, outdir)
+    except OSError as error:
+        raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
     return target
 
 
@@ -407,9 +412,7 @@ def _locked(target: Path) -> Iterator[bool]:
     """
     while True:
         created = _make_dirs(target)
-        descriptor = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with _flocked(target, fcntl.LOCK_EX) as descriptor:
             try:
                 still_there = os.path.samestat(os.fstat(descriptor), os.stat(target))
             except FileNotFoundError:
@@ -417,8 +420,16 @@ def _locked(target: Path) -> Iterator[bool]:
             if still_there:
                 yield created
                 return
-        finally:
-            os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _flocked(folder: Path, operation: int) -> Iterator[int]:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(descriptor, operation)
+        yield descriptor
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def _recorded_files(target: Path, shown: Path) -> dict[str, set[str]] | None:
