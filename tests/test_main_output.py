@@ -3,7 +3,7 @@ concurrent synths, stays private, and every bad input or path is one line and ex
 
 Crash tests run `python main.py` for real and kill it for real: the environment variable
 main.STOP_AT makes the synth stop itself (SIGSTOP) at a named step, the test sends SIGKILL (or
-SIGTERM, SIGINT, SIGHUP). Between two steps there is a single rename or write, atomic by
+SIGTERM, SIGINT). Between two steps there is a single rename or write, atomic by
 itself, so a kill at every step covers a kill at any moment, without the flakiness and the
 minutes of killing at random times. The processes of one test run side by side.
 """
@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,9 @@ def start(project: Path, *argv: str, stop_at: str | None = None, **env: str) -> 
         )
 
 
-def run(project: Path, *argv: str, wrap: list[str] = (), **env: str) -> subprocess.CompletedProcess:
+def run(
+    project: Path, *argv: str, wrap: Sequence[str] = (), **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*wrap, sys.executable, str(ROOT / "main.py"), *argv],
         cwd=project,
