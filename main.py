@@ -9,15 +9,23 @@ Secret values (SECRET_KEY, DATABASE_URL) come only from the environment or the e
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
 import os
+import re
 import secrets
 import shutil
+import signal
+import stat
 import sys
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import cdk8s
@@ -76,6 +84,10 @@ class SettingError(ValueError):
     """A bad setting: reported as one line on stderr, exit code 2."""
 
 
+class OutputError(Exception):
+    """The output directory cannot be written as asked: one line on stderr, exit code 2."""
+
+
 @dataclass(frozen=True)
 class Tier:
     """The resolved settings of one synth."""
@@ -87,13 +99,21 @@ class Tier:
     replicas: int
     max_replicas: int
     config: dict[str, str]
-    secrets: dict[str, str] | None
+    secrets: dict[str, str] | None = field(repr=False)  # a repr ends up in logs and tracebacks
     existing_secret: str | None
     generated_secret_key: bool
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line like every other error (argparse prints the usage first).
+        self.exit(2, f"main.py: error: {message} (see --help)\n")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    # allow_abbrev=False: argparse echoes an ambiguous abbreviation with its value (`--e=VALUE`).
+    parser = _ArgumentParser(
+        allow_abbrev=False,
         description="Synthesize the backend tier into dist/ (or $CDK8S_OUTDIR). Each flag can "
         "also be set by the environment variable named in capitals (--max-replicas: "
         "MAX_REPLICAS). Secret values come from the environment or --env-file only: "
@@ -101,19 +121,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     for setting in SETTINGS:
         parser.add_argument(f"--{setting.flag}", metavar=setting.env, help=setting.help)
-    return parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse would echo the unknown arguments, and a mistyped one may well be a secret
+        # (`--secret-key VALUE`): name the options only, never a value.
+        options = [word.partition("=")[0] for word in unknown if word.startswith("-")]
+        secret_flags = [
+            o for o in options if o.lstrip("-").upper().replace("-", "_") in SECRET_KEYS
+        ]
+        if secret_flags:
+            parser.exit(
+                2,
+                f"main.py: error: {secret_flags[0]} is not a flag: secret values come from the "
+                "environment or --env-file only (the value given is not shown)\n",
+            )
+        what = f"unrecognized option {options[0]}" if options else "unexpected argument"
+        parser.error(f"{what} (values are not shown)")
+    return args
+
+
+ENV_FILE_LIMIT = 1024 * 1024  # a ConfigMap or Secret holds 1 MiB at most: more is a mistake
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    from dotenv import dotenv_values
+    """KEY=VALUE lines, taken literally: `${VAR}` is not expanded (it would pull the synth
+    machine's environment into a Secret)."""
+    from dotenv.parser import parse_stream
 
     try:
-        with open(path, encoding="utf-8") as stream:
-            values = dotenv_values(stream=stream)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise SettingError(f"env-file {path!r} cannot be read: {reason}") from None
-    return {key: value for key, value in values.items() if value is not None}
+        with open(path, "rb") as stream:
+            data = stream.read(ENV_FILE_LIMIT + 1)  # bounded: /dev/zero or a log file by mistake
+    except OSError as error:
+        raise SettingError(f"env-file {path!r} cannot be read: {error.strerror}") from None
+    if len(data) > ENV_FILE_LIMIT:
+        raise SettingError(f"env-file {path!r} is larger than 1 MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingError(f"env-file {path!r} cannot be read: it is not UTF-8 text") from None
+    values = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:  # the line itself may hold a secret: give its number only
+            raise SettingError(f"env-file {path!r} line {binding.original.line} is not KEY=VALUE")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
@@ -228,36 +280,314 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
     return app
 
 
-def synthesize(tier: Tier, outdir: Path) -> None:
+# What main.py writes into an output directory besides the manifests. The record lists every
+# file a synth wrote there, with its SHA-256 (the format of `sha256sum`, so `sha256sum -c` checks
+# it): a later synth replaces or deletes those files and nothing else. The staging directory is
+# where a synth is written before its files are moved into place, one atomic rename each.
+RECORD = ".synth.sha256"
+STAGING = ".synth-staging"
+# Set only by tests/test_main_output.py: stop (SIGSTOP) at the named step, for the test to kill.
+STOP_AT = "FLASK_BACKEND_TEST_STOP_AT"
+
+
+def synthesize(tier: Tier, outdir: Path) -> tuple[cdk8s.App, list[Path]]:
     """The backend tier into outdir (see write_app)."""
-    write_app(lambda staging: build(tier, staging), outdir)
+    return write_app(lambda staging: build(tier, staging), outdir)
 
 
-def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> None:
-    """Synthesize the app make_app builds beside outdir, then swap it in: a failed synth leaves
-    the old outdir intact."""
-    outdir = outdir.absolute()  # jsii's Node process has its own working directory
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    # mkdtemp's 0700 carries over to outdir: it holds a Secret manifest.
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
+def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> tuple[cdk8s.App, list[Path]]:
+    """Synthesize the app make_app builds into outdir; return it and the files written.
+
+    Never destroys what it did not write: outdir must be new, empty, or hold only the files an
+    earlier synth listed in RECORD, unchanged; anything else is refused (OutputError) before a
+    byte is written, and so are `/`, the home directory, the working directory and its parents.
+
+    Crash-safe without renaming outdir (a mount point cannot be renamed over, and a rename
+    cannot cross file systems): each file moves from STAGING inside outdir into place by an
+    atomic rename, and RECORD lists old and new files while they move. A kill -9 at any moment
+    leaves every file old or new, never missing, and a RECORD the next synth accepts (it also
+    removes the staging a kill left behind). main.py writes one file, so its dist/ is always
+    the whole old synth or the whole new one; an app of several charts (the examples) could be
+    caught between two files. SIGTERM, SIGHUP and Ctrl-C remove the staging directory.
+    Concurrent synths into one outdir take turns (flock on outdir, which is never renamed).
+    Files are 0600 and folders 0700 whatever the umask: the output holds a Secret.
+    """
+    target = _checked_outdir(outdir)
+    # Constructs validate here, before anything is written, and outside the lock: building
+    # takes most of a synth's time, so concurrent synths wait only for each other's writes.
+    app = make_app(str(target / STAGING))
     try:
-        make_app(str(staging)).synth()
-        if outdir.exists():
-            shutil.rmtree(outdir)
-        staging.rename(outdir)
+        with _signals_raise(), _locked(target) as created:
+            return app, _write_locked(app, target, outdir, created)
+    except OSError as error:
+        raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
+
+
+def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> list[Path]:
+    staging = target / STAGING
+    recorded = _recorded_files(target, shown)
+    done = False
+    try:
+        if recorded is None:  # a new or empty directory: claim it (an empty record) first
+            os.close(os.open(target / RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            os.chmod(target / RECORD, 0o600)
+        if stat.S_IMODE(os.stat(target).st_mode) != 0o700:
+            os.chmod(target, 0o700)
+        shutil.rmtree(staging, ignore_errors=True)  # what a kill -9 left behind
+        _private_dir(staging)
+        # Self-ignoring, like .pytest_cache: a leftover never shows in `git status`.
+        _private_file(staging / ".gitignore", b"*\n")
+        app.synth()
+        written = {}
+        for entry in sorted(os.scandir(staging), key=lambda entry: entry.name):
+            if entry.name == ".gitignore":
+                continue
+            if not _plain_name(entry.name) or not entry.is_file(follow_symlinks=False):
+                raise OutputError(
+                    f"the synth wrote {entry.name!r}: main.py records plain files only, under "
+                    f"names other than {RECORD} and {STAGING}"
+                )
+            os.chmod(entry.path, 0o600)
+            written[entry.name] = _sha256(Path(entry.path))
+        _stop_at("synthesized")
+        moving = {name: set(digests) for name, digests in (recorded or {}).items()}
+        for name, digest in written.items():
+            moving.setdefault(name, set()).add(digest)
+        _write_record(target, moving)
+        _stop_at("recorded")
+        for name in written:
+            os.replace(staging / name, target / name)
+        _stop_at("replaced")
+        for name in (recorded or {}).keys() - written.keys():
+            (target / name).unlink(missing_ok=True)
+        _write_record(target, {name: {digest} for name, digest in written.items()})
+        _stop_at("written")
+        done = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if recorded is None and not done:  # leave a new or empty directory as it was
+            (target / RECORD).unlink(missing_ok=True)
+            if created:
+                target.rmdir()
+    return [shown / name for name in written]
 
 
-def summary(outdir: Path, tier: Tier) -> tuple[list[str], list[str]]:
-    import yaml
+def _checked_outdir(outdir: Path) -> Path:
+    """outdir with symlinks resolved (a symlinked dist/ stays a symlink), or OutputError."""
+    target = Path(os.path.realpath(outdir))
+    cwd = Path(os.path.realpath(os.getcwd()))
+    refused = {parent: "a parent of the working directory" for parent in cwd.parents} | {
+        cwd: "the working directory",
+        Path(os.path.realpath(os.path.expanduser("~"))): "the home directory",
+        Path("/"): "the root directory",
+    }
+    if target in refused:
+        raise OutputError(
+            f"refusing to write into {str(outdir)!r}: it is {refused[target]}; choose a new or "
+            "empty directory (CDK8S_OUTDIR)"
+        )
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"output directory {str(outdir)!r} is not a directory")
+    # Early answers, before cdk8s starts (write_app asks again under the lock).
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    try:
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        if existing == target:
+            with _flocked(target, fcntl.LOCK_SH):  # not while another synth moves files
+                _recorded_files(target, outdir)
+    except OSError as error:
+        raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
+    return target
 
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[bool]:
+    """Create target if need be and hold an exclusive flock on it; yields whether it was created.
+
+    The lock is on the directory itself: it is never renamed, and it holds no lock file to
+    leave behind. If another synth removed it meanwhile (a failed first synth), start over.
+    """
+    while True:
+        created = _make_dirs(target)
+        with _flocked(target, fcntl.LOCK_EX) as descriptor:
+            try:
+                still_there = os.path.samestat(os.fstat(descriptor), os.stat(target))
+            except FileNotFoundError:
+                still_there = False
+            if still_there:
+                yield created
+                return
+
+
+@contextlib.contextmanager
+def _flocked(folder: Path, operation: int) -> Iterator[int]:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(descriptor, operation)
+        yield descriptor
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _recorded_files(target: Path, shown: Path) -> dict[str, set[str]] | None:
+    """What RECORD lists (name: digests), None for an empty directory, or OutputError if the
+    directory holds anything a synth did not write."""
+    names = set(os.listdir(target))
+    if not names:
+        return None
+    recorded = _read_record(target / RECORD) if RECORD in names else None
+    if recorded is None:
+        foreign = sorted(names)
+    else:
+        foreign = sorted(
+            name
+            for name in names - {RECORD}
+            if not (
+                _is_real_dir(target / name)
+                if name == STAGING
+                else _unchanged(target / name, recorded.get(name, set()))
+            )
+        )
+    if foreign:
+        listed = ", ".join(repr(name) for name in foreign[:3])
+        raise OutputError(
+            f"output directory {str(shown)!r} holds files main.py did not write ({listed}"
+            f"{', ...' if len(foreign) > 3 else ''}): nothing was changed; move them away or "
+            "choose a new or empty directory (CDK8S_OUTDIR)"
+        )
+    return recorded
+
+
+def _read_record(path: Path) -> dict[str, set[str]] | None:
+    """RECORD's `sha256sum` lines as name: digests (a name is listed twice while it is being
+    replaced), or None if it is not a record main.py wrote."""
+    if not path.is_file() or path.is_symlink():
+        return None
+    limit = 1024 * 1024  # a record of thousands of files fits
+    with path.open("rb") as stream:
+        data = stream.read(limit + 1)
+    recorded: dict[str, set[str]] = {}
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return None
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        if not _SHA256.fullmatch(digest) or not _plain_name(name):
+            return None
+        recorded.setdefault(name, set()).add(digest)
+    return recorded if len(data) <= limit else None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _write_record(target: Path, files: Mapping[str, set[str]]) -> None:
+    """Replace RECORD atomically (written in STAGING, renamed into place)."""
+    lines = [f"{digest}  {name}\n" for name in sorted(files) for digest in sorted(files[name])]
+    _private_file(target / STAGING / RECORD, "".join(lines).encode())
+    os.replace(target / STAGING / RECORD, target / RECORD)
+
+
+def _plain_name(name: str) -> bool:
+    return (
+        name not in ("", ".", "..", RECORD, STAGING)
+        and "/" not in name
+        and name.isprintable()
+        and "\\" not in name
+    )
+
+
+def _is_real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _unchanged(path: Path, digests: set[str]) -> bool:
+    return path.is_file() and not path.is_symlink() and _sha256(path) in digests
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _make_dirs(path: Path) -> bool:
+    """`mkdir -p`, every new folder 0700; whether path itself was created."""
+    try:
+        _private_dir(path)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        _make_dirs(path.parent)
+        return _make_dirs(path)
+    return True
+
+
+def _private_dir(path: Path) -> None:
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; 0700 is the most it allows
+
+
+def _private_file(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the synth as Ctrl-C does (by an exception), so that the finally
+    clauses remove the staging directory; by default they end Python on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _stop_at(step: str) -> None:
+    """Tests only (STOP_AT): stop here, for the test to kill -9 the synth at this step."""
+    if os.environ.get(STOP_AT) == step:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def check_printable(tier: Tier) -> None:
+    """Refuse control characters (tab, newline, DEL, C1, U+2028/9) in every setting: no name
+    or value needs them, and YAML readers choke on some of them after the synth."""
+    for item in fields(tier):
+        value = getattr(tier, item.name)
+        entries = value.items() if isinstance(value, dict) else [(item.name, value)]
+        for key, text in entries:
+            if isinstance(text, str) and not _PRINTABLE.fullmatch(f"{key}{text}"):
+                label = key.lower().replace("_", "-") if item.name != "secrets" else key
+                shown = "(the value is not shown)" if item.name == "secrets" else f"got {text!r}"
+                raise SettingError(f"{label} must not contain control characters, {shown}")
+
+
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]*")
+
+
+def summary(app: cdk8s.App, files: Sequence[Path], tier: Tier) -> tuple[list[str], list[str]]:
+    """What was written, from the app in memory (reading the YAML back cost 0.1 s)."""
     lines = []
-    for path in sorted(outdir.glob("*.yaml")):
-        with path.open(encoding="utf-8") as stream:
-            documents: list[dict[str, Any]] = [d for d in yaml.safe_load_all(stream) if d]
-        lines.append(f"wrote {path} ({len(documents)} objects)")
-        lines += [f"  {d['kind']}/{d['metadata']['name']}" for d in documents]
+    for path, chart in zip(files, app.charts, strict=True):  # main.py: one chart, one file
+        objects = chart.to_json()
+        lines.append(f"wrote {path} ({len(objects)} objects)")
+        lines += [f"  {o['kind']}/{o['metadata']['name']}" for o in objects]
     warnings = []
     if tier.generated_secret_key:
         warnings.append(
@@ -273,19 +603,49 @@ def summary(outdir: Path, tier: Tier) -> tuple[list[str], list[str]]:
     return lines, warnings
 
 
+def shadowed(env_file: str | None, environ: Mapping[str, str]) -> list[str]:
+    """A warning when the environment overrides what the env file says: the environment wins
+    (as with docker compose and python-dotenv), but a stale `export SECRET_KEY=...` in the shell
+    must not silently beat the file given on the command line. Names only, never values."""
+    if not env_file:
+        return []
+    names = {setting.env for setting in SETTINGS} | set(SECRET_KEYS)
+    file_values = read_env_file(env_file)
+    overridden = sorted(
+        name
+        for name, value in file_values.items()
+        if name in names and environ.get(name, value) != value
+    )
+    if not overridden:
+        return []
+    return [
+        f"warning: the environment overrides {', '.join(overridden)} from env-file "
+        f"{env_file!r} (the environment wins over --env-file; a flag wins over both)."
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
     use_bundled_node()
     try:
+        _checked_outdir(outdir)  # a refused path fails fast, before cdk8s starts
         tier = resolve(args, os.environ)
-        synthesize(tier, outdir)
-    except (ValueError, TypeError) as error:
+        check_printable(tier)
+        app, files = synthesize(tier, outdir)
+        lines, warnings = summary(app, files, tier)
+        warnings += shadowed(args.env_file or os.environ.get("ENV_FILE"), os.environ)
+    except (ValueError, TypeError, OutputError) as error:
         # Settings and the construct validate before anything is written: one line, no traceback.
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
-    lines, warnings = summary(outdir, tier)
-    print("\n".join(lines))
+    except KeyboardInterrupt:  # the staging directory is gone (write_app), dist/ is whole
+        return 130
+    try:
+        print("\n".join(lines), flush=True)
+    except BrokenPipeError:
+        # `python main.py | head -1`: the reader left early; dist/ is written all the same.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     for warning in warnings:
         print(warning, file=sys.stderr)
     return 0

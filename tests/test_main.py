@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cdk8s
 import pytest
 import yaml
 
@@ -164,18 +165,29 @@ def test_max_replicas_adds_an_autoscaler(run_main, tmp_path):
 def test_cdk8s_outdir_is_honoured(run_main, tmp_path):
     run_main(CDK8S_OUTDIR=str(tmp_path / "elsewhere"), **FAKE_SECRETS)
 
-    assert [f.name for f in (tmp_path / "elsewhere").iterdir()] == ["backend.k8s.yaml"]
+    assert sorted(f.name for f in (tmp_path / "elsewhere").iterdir()) == [
+        main.RECORD,
+        "backend.k8s.yaml",
+    ]
     assert not (tmp_path / "dist").exists()
 
 
-def test_output_replaces_the_previous_dist_without_leftovers(run_main, tmp_path):
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "stale.k8s.yaml").write_text("old: true\n")
+def test_output_replaces_what_the_previous_synth_wrote_without_leftovers(run_main, tmp_path):
+    def two_charts(outdir: str) -> cdk8s.App:
+        app = main.build(main.resolve(main.parse_args([]), FAKE_SECRETS), outdir)
+        cdk8s.Chart(app, "stale")  # a file main.py wrote once and writes no more
+        return app
+
+    main.write_app(two_charts, tmp_path / "dist")
+    assert (tmp_path / "dist" / "stale.k8s.yaml").exists()
 
     run_main(**FAKE_SECRETS)
 
-    assert [f.name for f in (tmp_path / "dist").iterdir()] == ["backend.k8s.yaml"]
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".dist")] == []
+    assert sorted(f.name for f in (tmp_path / "dist").iterdir()) == [
+        main.RECORD,
+        "backend.k8s.yaml",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
 
 
 @pytest.mark.parametrize(
@@ -214,8 +226,8 @@ def test_help_lists_every_setting_with_its_environment_variable():
 
 
 def test_bad_setting_in_a_real_process_leaves_dist_unchanged_and_prints_no_traceback(tmp_path):
-    (tmp_path / "dist").mkdir()
-    (tmp_path / "dist" / "backend.k8s.yaml").write_text("previous: output\n")
+    main.synthesize(main.resolve(main.parse_args([]), FAKE_SECRETS), tmp_path / "dist")
+    previous = (tmp_path / "dist" / "backend.k8s.yaml").read_bytes()
 
     result = subprocess.run(
         [sys.executable, str(ROOT / "main.py"), "--replicas", "-1"],
@@ -228,7 +240,7 @@ def test_bad_setting_in_a_real_process_leaves_dist_unchanged_and_prints_no_trace
 
     assert result.returncode == 2
     assert result.stderr == "main.py: error: replicas must be >= 0, got -1\n"
-    assert (tmp_path / "dist" / "backend.k8s.yaml").read_text() == "previous: output\n"
+    assert (tmp_path / "dist" / "backend.k8s.yaml").read_bytes() == previous
 
 
 def test_normal_synth_prints_no_node_jsii_or_python_warnings(tmp_path):
@@ -290,5 +302,10 @@ def test_cdk8s_cli_synth_is_byte_identical_to_python_main(tmp_path):
     subprocess.run([sys.executable, "main.py"], cwd=work, env=env, capture_output=True, check=True)
 
     cli = sorted(p.name for p in (work / "cli-dist").iterdir())
-    assert cli == ["backend.k8s.yaml"]
-    assert (work / "cli-dist" / cli[0]).read_bytes() == (work / "dist" / cli[0]).read_bytes()
+    assert (
+        cli
+        == sorted(p.name for p in (work / "dist").iterdir())
+        == [main.RECORD, "backend.k8s.yaml"]
+    )
+    for name in cli:
+        assert (work / "cli-dist" / name).read_bytes() == (work / "dist" / name).read_bytes()
