@@ -236,7 +236,8 @@ class Scheduling:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """Node labels a node must have to run the pods. Default: - any node."""
     tolerations: Sequence[Mapping[str, Any]] = ()
-    """Raw Kubernetes tolerations. Default: - none."""
+    """Kubernetes tolerations (a list or tuple of dicts), checked as the API server checks them.
+    Default: - none."""
     spread: bool = True
     """Spread replicas across nodes and zones (topologySpreadConstraints, best effort, plus a
     preferred pod anti-affinity). Default: True."""
@@ -437,6 +438,8 @@ class FlaskBackend(Construct):
             variables ``{env_prefix}{key}``. Default: - an empty ConfigMap.
         :param secrets: Secret settings, stored in a Secret, passed as read-only files
             ``/run/secrets/{key}``. Values come from the environment at synth time, never source.
+            Unless empty, must hold ``SECRET_KEY`` of at least 32 random characters: it keys
+            the ``checksum/config`` annotation (README: "Secrets").
             Default: - no Secret (unless ``existing_secret``).
         :param existing_secret: Name of a Secret managed elsewhere (kubectl, Sealed Secrets,
             External Secrets) to mount instead; no Secret is emitted. Default: - none.
@@ -460,7 +463,8 @@ class FlaskBackend(Construct):
             Default: - ``NetworkPolicyOptions()``.
         :param scheduling: Node selector, tolerations, spreading. Default: - ``Scheduling()``.
         :param pod_annotations: Extra annotations on the pod template. Default: - none.
-        :param volumes: Extra volumes, keyed by mount path. Default: - none.
+        :param volumes: Extra volumes, keyed by absolute mount path (normalised; not on, inside
+            or above /tmp and /run/secrets). Default: - none.
         """
         # 1. Resolve and validate every input before any Kubernetes object exists, and before
         # joining the construct tree: a rejected call leaves the chart untouched, so the caller
