@@ -628,16 +628,9 @@ class FlaskBackend(Construct):
                 "name must not be 'kubernetes' in the default namespace: the backend's Service "
                 "would overwrite the API server's, got 'kubernetes'"
             )
-        scope_node = scope.node
-        if scope_node.try_find_child(id) is not None:
-            # Checked here: constructs would raise a jsii error after the names were claimed.
-            raise ValueError(
-                f"id {id!r} is already used by another construct in {scope_node.path!r}; "
-                "pass a distinct id"
-            )
         # Names come from `name`, not from ids (unique among siblings only): two backends
         # anywhere in one App, in any chart, must not emit the same object twice.
-        v.claim_objects(
+        emitted = v.claim_objects(
             app,
             self,
             [
@@ -658,7 +651,18 @@ class FlaskBackend(Construct):
         )
 
         # 2. The children.
-        super().__init__(scope, id)
+        try:
+            super().__init__(scope, id)
+        except Exception as error:
+            # A taken id: constructs raises a jsii error (checking first would cost a round
+            # trip to Node for every backend).
+            v.release_objects(app, emitted)
+            if "There is already a Construct with name" not in str(error):
+                raise
+            raise ValueError(
+                f"id {id!r} is already used by another construct in {scope.node.path!r}; "
+                "pass a distinct id"
+            ) from None
         self.service_account = kplus.ServiceAccount(
             self, "service-account", metadata=self._metadata(self.name), automount_token=False
         )
@@ -913,9 +917,11 @@ class FlaskBackend(Construct):
                 kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)
             ],
         )
-        for key, value in self.selector_labels.items():
-            service.select_label(key, value)
-        cdk8s.ApiObject.of(service).add_json_patch(*_service_patches())
+        # The selector in the one patch call (select_label would be a round trip per label).
+        cdk8s.ApiObject.of(service).add_json_patch(
+            cdk8s.JsonPatch.add("/spec/selector", dict(sorted(self.selector_labels.items()))),
+            *_service_patches(),
+        )
         return service
 
     def _pod_disruption_budget(self) -> cdk8s.ApiObject | None:

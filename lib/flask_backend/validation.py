@@ -414,11 +414,12 @@ def claim_objects(
     *,
     argument: str,
     value: str,
-) -> None:
+) -> list[tuple[str, str, str | None]]:
     """Record that `owner` (a construct) emits these (kind, name, namespace) objects in `app`.
 
     Raise ValueError, recording nothing, when another owner in the same App already emits one
-    of them, in any chart: the caller can fix the argument and retry.
+    of them, in any chart: the caller can fix the argument and retry. Returns what it recorded,
+    for release_objects.
     """
     emitted = _EMITTED.setdefault(app, {})
     keys = [
@@ -439,3 +440,11 @@ def claim_objects(
                 f"emits in this App (kubectl would keep only one): pass a distinct {argument}"
             )
     emitted.update(dict.fromkeys(keys, owner))
+    return keys
+
+
+def release_objects(app: Any, keys: list[tuple[str, str, str | None]]) -> None:
+    """Undo claim_objects, when the construct that claimed them could not be built."""
+    emitted = _EMITTED.get(app, {})
+    for key in keys:
+        emitted.pop(key, None)
