@@ -199,3 +199,16 @@ def test_two_charts_of_one_app_cannot_both_emit_a_namespace():
 )
 def test_integers_beyond_int32_are_refused(monkeypatch, capsys, tmp_path, argv, expected):
     assert refused(monkeypatch, capsys, tmp_path, *argv) == expected
+
+
+# -- SECRET_KEY ---------------------------------------------------------------------------------
+
+
+def test_a_short_secret_key_is_refused_without_showing_it(monkeypatch, capsys, tmp_path):
+    # It keys the rollout checksum: a guessable one would make every secret value guessable.
+    message = refused(monkeypatch, capsys, tmp_path, SECRET_KEY="zq-SECRET-short")
+
+    assert message == (
+        "secrets['SECRET_KEY'] must be at least 32 random characters (it signs sessions and keys "
+        "the checksum/config annotation, which Deployment readers see), got 15 characters"
+    )
