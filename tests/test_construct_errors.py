@@ -720,7 +720,7 @@ def test_the_whole_environment_must_fit_what_execve_accepts() -> None:
 
     message = rejected(ValueError, env=env)
 
-    assert message.startswith("config and env make ")
+    assert message.startswith("the backend, env, config make ")
     assert message.endswith(
         "bytes of environment variables, more than the 2031616 bytes Linux execve leaves them "
         "under the usual 8 MiB stack (the container would fail with E2BIG); mount large values "
@@ -1038,3 +1038,41 @@ def test_a_short_secret_key_is_refused_without_showing_it() -> None:
     message = rejected(ValueError, secrets=secrets)
 
     assert message == f"{CHECKSUM_KEY_RULE}, got 8 characters"
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        (
+            {"config": {"PORT": "9000"}, "env_prefix": ""},
+            "the backend and config both make the environment variable 'PORT'",
+        ),
+        (
+            {"config": {"SECRETS_DIR": "/x"}, "env_prefix": ""},
+            "the backend and config both make the environment variable 'SECRETS_DIR'",
+        ),
+        (
+            {"config": {"FEATURES": "a"}, "env": {"FLASK_FEATURES": "b"}},
+            "env and config both make the environment variable 'FLASK_FEATURES'",
+        ),
+        (
+            {
+                "config": {"SECRET_KEY": "not-secret"},
+                "secrets": {"SECRET_KEY": SECRET_VALUE},
+                "secrets_as_env": True,
+            },
+            "config and secrets both make the environment variable 'FLASK_SECRET_KEY'",
+        ),
+    ],
+)
+def test_an_environment_variable_must_not_be_set_twice(
+    props: dict[str, Any], expected: str
+) -> None:
+    # env wins over envFrom, and a later envFrom over an earlier: one value would be lost.
+    message = rejected(ValueError, **props)
+
+    assert message == f"{expected}: the app would see only one of the values; rename one"
+
+
+def test_id_must_not_be_empty() -> None:
+    assert rejected(ValueError, id="", name="api") == "id must not be empty, got ''"

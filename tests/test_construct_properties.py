@@ -30,6 +30,7 @@ from flask_backend import (
     Resources,
     Shutdown,
 )
+from flask_backend.backend import RESERVED_ENV
 
 # Synthesis costs ~0.15 s per example: few examples, no per-example deadline.
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +167,17 @@ def valid_props(draw: st.DrawFn) -> dict[str, Any]:
         "port": draw(st.integers(1, 65535)),
         "service_port": draw(st.integers(1, 65535)),
         "env_prefix": env_prefix,
-        "config": draw(st.dictionaries(c_identifier(), TEXT, max_size=5)),
+        # Never a variable the backend sets, nor one the secrets set too (refused: one value
+        # would be lost).
+        "config": draw(
+            st.dictionaries(
+                c_identifier().filter(
+                    lambda k: k != "SECRET_KEY" and (env_prefix + k) not in RESERVED_ENV
+                ),
+                TEXT,
+                max_size=5,
+            )
+        ),
         "secrets_as_env": secrets_as_env,
         "resources": draw(resources()),
         "shutdown": Shutdown(
@@ -178,7 +189,9 @@ def valid_props(draw: st.DrawFn) -> dict[str, Any]:
         "network_policy": draw(network_policy),
     }
     if secret_source == "values":
-        values = draw(st.dictionaries(secret_key, TEXT, max_size=4))
+        values = draw(
+            st.dictionaries(secret_key.filter(lambda k: k not in props["config"]), TEXT, max_size=4)
+        )
         if values or draw(st.booleans()):
             values["SECRET_KEY"] = draw(SECRET_KEY)
         props["secrets"] = values

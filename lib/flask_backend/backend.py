@@ -470,6 +470,8 @@ class FlaskBackend(Construct):
         # joining the construct tree: a rejected call leaves the chart untouched, so the caller
         # can fix the input and retry with the same id.
         v.require_type("id", id, str)
+        if not id:
+            raise ValueError("id must not be empty, got ''")
         self.name = v.dns_label("name", id if name is None else name, rfc1035=True)
         if self.name == "default":
             # Every namespace has a ServiceAccount "default", which other pods run as.
@@ -602,8 +604,9 @@ class FlaskBackend(Construct):
             "CPU_LIMIT_MILLICORES": str(v.INT32_MAX),
         }
         env_sources = {
+            "the backend": own_env,
+            "env": self.extra_env,
             "config": {env_prefix + k: value for k, value in self.config.items()},
-            "env": {**own_env, **self.extra_env},
         }
         if secrets_as_env:
             env_sources["secrets"] = {env_prefix + k: value for k, value in secret_data.items()}

@@ -281,11 +281,20 @@ def environment(sources: Mapping[str, Mapping[str, str]]) -> None:
     """Environment variables the container starts with, by the argument they come from.
 
     Checked against what execve accepts, so the container cannot fail with E2BIG ("argument list
-    too long") at every start. Messages show names and sizes, never values.
+    too long") at every start, and for names set twice, of which the app would see one value
+    only (env wins over envFrom, a later envFrom over an earlier). Messages show names and sizes,
+    never values.
     """
     total = 0
+    set_by: dict[str, str] = {}
     for argument, variables in sources.items():
         for name, value in variables.items():
+            other = set_by.setdefault(name, argument)
+            if other != argument:
+                raise ValueError(
+                    f"{other} and {argument} both make the environment variable {name!r}: the "
+                    "app would see only one of the values; rename one"
+                )
             if "\x00" in value:
                 raise ValueError(
                     f"{argument} makes the environment variable {name!r} hold U+0000, which no "
@@ -302,7 +311,7 @@ def environment(sources: Mapping[str, Mapping[str, str]]) -> None:
     limit = EXEC_ARGS_BYTES - EXEC_RESERVE_BYTES
     if total > limit:
         raise ValueError(
-            f"{' and '.join(sources)} make {total} bytes of environment variables, more than the "
+            f"{', '.join(sources)} make {total} bytes of environment variables, more than the "
             f"{limit} bytes Linux execve leaves them under the usual 8 MiB stack (the container "
             "would fail with E2BIG); mount large values as files instead"
         )
