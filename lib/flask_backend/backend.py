@@ -352,15 +352,51 @@ def _data_object(
 ) -> cdk8s.ApiObject:
     """A ConfigMap or Secret holding data in `field`, as cdk8s-plus would write it."""
     resource = cdk8s.ApiObject(scope, id, api_version="v1", kind=kind, metadata=metadata)
-    # Sorted, as cdk8s sorts what it writes itself (patches come after), so the same data in
-    # another order gives the same file. Even all-empty values are written ("" is a setting too).
-    patches = [cdk8s.JsonPatch.add(f"/{field}", dict(sorted(data.items())))] if data else []
-    # Fields in cdk8s-plus's (alphabetical) order: data, immutable, stringData.
-    if field < "immutable":
-        resource.add_json_patch(*patches, _not_immutable())
-    else:
-        resource.add_json_patch(_not_immutable(), *patches)
+    fields = {"immutable": _not_immutable()}
+    if data:  # even all-empty values: "" is still a setting the app must see
+        fields[field] = cdk8s.JsonPatch.add(f"/{field}", dict(sorted(data.items())))
+    # Sorted, fields and keys, as cdk8s sorts what it writes itself (patches come after it): the
+    # same data in another order gives the same file.
+    resource.add_json_patch(*(fields[name] for name in sorted(fields)))
     return resource
+
+
+def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volume]:
+    """The user's volumes by normalised mount path, clear of the backend's own."""
+    v.require_type("volumes", volumes, Mapping)
+    by_path: dict[str, kplus.Volume] = {}
+    by_name: dict[str, kplus.Volume] = {}
+    for path, volume in volumes.items():
+        # Normalised first: '/tmp/', '/tmp/.' and '//tmp' are all /tmp. Above a backend path
+        # ('/run', '/'), its mount point would have to be made inside the user's volume.
+        mount = v.mount_path("volumes key", path)
+        for reserved in (TMP_DIR, SECRETS_DIR):
+            inside = f"{mount}/".startswith(f"{reserved}/")
+            above = f"{reserved}/".startswith(f"{mount.rstrip('/')}/")
+            if inside or above:
+                raise ValueError(
+                    f"volumes key must be a path neither on, inside nor above {TMP_DIR} and "
+                    f"{SECRETS_DIR} (the backend mounts those), got {path!r}"
+                )
+        if mount in by_path:
+            raise ValueError(
+                f"volumes key {path!r} is the mount path {mount!r} given twice; one volume per path"
+            )
+        v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
+        name = v.dns_label(f"volumes[{path!r}] name", volume.name)
+        if name in RESERVED_VOLUMES:
+            # cdk8s-plus would only fail at synth time, with a jsii error.
+            raise ValueError(
+                f"volumes[{path!r}] name must not be one the backend uses "
+                f"({', '.join(RESERVED_VOLUMES)}), got {name!r}"
+            )
+        if by_name.setdefault(name, volume) is not volume:
+            raise ValueError(
+                f"volumes[{path!r}] name {name!r} is already the name of another volume; volume "
+                "names must be unique in a pod"
+            )
+        by_path[mount] = volume
+    return by_path
 
 
 def _config_checksum(
@@ -560,41 +596,7 @@ class FlaskBackend(Construct):
         v.annotations_size(
             "pod_annotations", {CHECKSUM_ANNOTATION: "0" * 64, **self.pod_annotations}
         )
-        v.require_type("volumes", volumes or {}, Mapping)
-        self.extra_volumes: dict[str, kplus.Volume] = {}
-        volume_names: dict[str, kplus.Volume] = {}
-        for path, volume in (volumes or {}).items():
-            # Normalised first: '/tmp/', '/tmp/.' and '//tmp' are all /tmp.
-            mount = v.mount_path("volumes key", path)
-            for reserved in (TMP_DIR, SECRETS_DIR):
-                if (
-                    mount == reserved
-                    or f"{mount}/".startswith(f"{reserved}/")
-                    or (f"{reserved}/".startswith(f"{mount.rstrip('/')}/"))
-                ):
-                    raise ValueError(
-                        f"volumes key must be a path neither on, inside nor above {TMP_DIR} and "
-                        f"{SECRETS_DIR} (the backend mounts those), got {path!r}"
-                    )
-            if mount in self.extra_volumes:
-                raise ValueError(
-                    f"volumes key {path!r} is the mount path {mount!r} given twice; one volume "
-                    "per path"
-                )
-            v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
-            volume_name = v.dns_label(f"volumes[{path!r}] name", volume.name)
-            if volume_name in RESERVED_VOLUMES:
-                # cdk8s-plus would only fail at synth time, with a jsii error.
-                raise ValueError(
-                    f"volumes[{path!r}] name must not be one the backend uses "
-                    f"({', '.join(RESERVED_VOLUMES)}), got {volume_name!r}"
-                )
-            if volume_names.setdefault(volume_name, volume) is not volume:
-                raise ValueError(
-                    f"volumes[{path!r}] name {volume_name!r} is already the name of another "
-                    "volume; volume names must be unique in a pod"
-                )
-            self.extra_volumes[mount] = volume
+        self.extra_volumes = _extra_volumes(volumes or {})
         # What the container's environment will hold, within what execve accepts. The backend's
         # own variables count too (CPU_LIMIT_MILLICORES at its longest).
         own_env = {
@@ -632,7 +634,8 @@ class FlaskBackend(Construct):
                 "would overwrite the API server's, got 'kubernetes'"
             )
         # Names come from `name`, not from ids (unique among siblings only): two backends
-        # anywhere in one App, in any chart, must not emit the same object twice.
+        # anywhere in one App, in any chart, must not emit the same object twice. Every kind a
+        # backend may emit is claimed, emitted or not.
         emitted = v.claim_objects(
             app,
             self,
