@@ -158,7 +158,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         raise SettingError(
             f"log-level must be one of {', '.join(LOG_LEVELS)} (any case), got {log_level!r}"
         )
-    if "DATABASE_URL" in secret_values:
+    if existing_secret is None and "DATABASE_URL" in secret_values:
         check_database_url(secret_values["DATABASE_URL"])
     from flask_backend.validation import dns_label
 
