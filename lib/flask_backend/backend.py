@@ -234,7 +234,7 @@ class Scheduling:
     """Where the pods may run."""
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    """Node labels a node must have to run the pods. Default: - any node."""
+    """Node labels a node must have to run the pods (at most 256). Default: - any node."""
     tolerations: Sequence[Mapping[str, Any]] = ()
     """Kubernetes tolerations (a list or tuple of dicts), checked as the API server checks them.
     Default: - none."""
@@ -243,7 +243,9 @@ class Scheduling:
     preferred pod anti-affinity). Default: True."""
 
     def _validate(self) -> None:
-        for key, value in v.annotation_map("scheduling.node_selector", self.node_selector).items():
+        node_selector = v.annotation_map("scheduling.node_selector", self.node_selector)
+        v.pod_map_entries("scheduling.node_selector", node_selector)
+        for key, value in node_selector.items():
             v.label_value(f"scheduling.node_selector[{key!r}]", value)
         # A list or tuple, read twice (here and in the pod spec): a generator would be empty the
         # second time, and a toleration silently lost.
@@ -498,7 +500,8 @@ class FlaskBackend(Construct):
         :param network_policy: Ingress only to the http port; pass None for no NetworkPolicy.
             Default: - ``NetworkPolicyOptions()``.
         :param scheduling: Node selector, tolerations, spreading. Default: - ``Scheduling()``.
-        :param pod_annotations: Extra annotations on the pod template. Default: - none.
+        :param pod_annotations: Extra annotations on the pod template (at most 256, 256 KiB in
+            all). Default: - none.
         :param volumes: Extra volumes, keyed by absolute mount path (normalised; not on, inside
             or above /tmp and /run/secrets). Default: - none.
         """
@@ -593,6 +596,7 @@ class FlaskBackend(Construct):
                 f"pod_annotations must not set {CHECKSUM_ANNOTATION!r}: the backend computes it "
                 "so config changes roll the pods"
             )
+        v.pod_map_entries("pod_annotations", self.pod_annotations)
         v.annotations_size(
             "pod_annotations", {CHECKSUM_ANNOTATION: "0" * 64, **self.pod_annotations}
         )

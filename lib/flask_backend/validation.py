@@ -41,6 +41,10 @@ LOWER_HEX = re.compile(r"[0-9a-f]+")
 MAX_OBJECT_DATA_BYTES = 1024 * 1024  # etcd's limit on one ConfigMap or Secret
 INT32_MAX = 2**31 - 1  # replicas, ports, counts and seconds are int32 in the Kubernetes API
 MAX_ANNOTATIONS_BYTES = 256 * 1024  # keys and values of one object's annotations, together
+# Maps written into the Deployment (pod annotations, node selector) go through cdk8s-plus's
+# generated toJson, which copies the map once per key: 5,000 entries took 11 s. Real pods carry
+# tens; the cap keeps synthesis fast whatever the input.
+MAX_POD_MAP_ENTRIES = 256
 # What Linux execve accepts (fs/exec.c): one "NAME=value" string of at most MAX_ARG_STRLEN bytes
 # (NUL included), and all of argv and envp, with a pointer each, within a quarter of the stack
 # limit: 2 MiB under the usual 8 MiB. Beyond either, the container fails with E2BIG at start.
@@ -265,6 +269,14 @@ def mount_path(argument: str, value: object) -> str:
         raise ValueError(f"{argument} must be an absolute path, got {value!r}")
     # normpath keeps a leading '//' (POSIX leaves it implementation-defined; Linux ignores it).
     return "/" + posixpath.normpath(value).lstrip("/")
+
+
+def pod_map_entries(argument: str, value: Mapping[str, str]) -> None:
+    if len(value) > MAX_POD_MAP_ENTRIES:
+        raise ValueError(
+            f"{argument} must hold at most {MAX_POD_MAP_ENTRIES} entries (cdk8s-plus writes "
+            f"them in time that grows with the square of their number), got {len(value)}"
+        )
 
 
 def annotations_size(argument: str, annotations: Mapping[str, str]) -> None:
