@@ -36,6 +36,13 @@ PROJECT_VERSION = "0.1.0"
 DEFAULT_IMAGE = f"flask-backend-api:{PROJECT_VERSION}"  # what `docker build app` is tagged as
 SECRET_KEYS = ("SECRET_KEY", "DATABASE_URL")  # read from the environment only, never from flags
 POD_SECURITY_VERSION = "v1.27"
+# What the app accepts at boot (app/backend_api/config.py; main.py may not import app/, a test
+# holds the two equal): refused here, exit 2, rather than pods in CrashLoopBackOff.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+DATABASE_URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+# Namespaces Kubernetes creates and runs its own pods in ("kube-" is reserved for it): labelling
+# one "enforce: restricted" would stop its pods from being recreated, so main.py refuses them.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,10 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     def get(flag: str) -> str | None:
         setting = next(s for s in SETTINGS if s.flag == flag)
         value = getattr(args, flag.replace("-", "_"))
-        return value if value is not None else source.get(setting.env, setting.default)
+        value = value if value is not None else source.get(setting.env, setting.default)
+        if value is not None:
+            refuse_control_characters(flag, value)  # before any check that would show it
+        return value
 
     def integer(flag: str) -> int:
         raw = get(flag)
@@ -191,6 +201,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     )
     existing_secret = get("existing-secret") or None
     secret_values = {key: source[key] for key in SECRET_KEYS if source.get(key)}
+    for key, value in secret_values.items():
+        refuse_control_characters(key, value, secret=True)
     generated = False
     if existing_secret is None and "SECRET_KEY" not in secret_values:
         secret_values["SECRET_KEY"] = secrets.token_urlsafe(48)
@@ -198,20 +210,68 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     max_replicas = integer("max-replicas")
     if max_replicas < 0:
         raise SettingError(f"max-replicas must be >= 0 (0: no autoscaler), got {max_replicas}")
+    log_level = str(get("log-level"))
+    if log_level.lower() not in LOG_LEVELS:
+        raise SettingError(
+            f"log-level must be one of {', '.join(LOG_LEVELS)} (any case), got {log_level!r}"
+        )
+    if existing_secret is None and "DATABASE_URL" in secret_values:
+        check_database_url(secret_values["DATABASE_URL"])
     from flask_backend.validation import dns_label
 
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
         name=str(get("name")),
-        namespace=dns_label("namespace", get("namespace")),
+        namespace=tier_namespace(dns_label("namespace", get("namespace"))),
         replicas=integer("replicas"),
         max_replicas=max_replicas,
-        config={"LOG_LEVEL": str(get("log-level")), "ENVIRONMENT": str(get("environment"))},
+        config={"LOG_LEVEL": log_level, "ENVIRONMENT": str(get("environment"))},
         secrets=None if existing_secret else secret_values,
         existing_secret=existing_secret,
         generated_secret_key=generated,
     )
+
+
+SYSTEM_NAMESPACES_TEXT = f"{', '.join(SYSTEM_NAMESPACES)} or any kube-*"
+
+
+def is_system_namespace(namespace: str) -> bool:
+    return namespace in SYSTEM_NAMESPACES or namespace.startswith("kube-")
+
+
+def tier_namespace(namespace: str) -> str:
+    """The tier's own namespace: never one Kubernetes runs its components in."""
+    if is_system_namespace(namespace):
+        raise SettingError(
+            "namespace must not be one Kubernetes runs its own pods in "
+            f"({SYSTEM_NAMESPACES_TEXT}): its Namespace would enforce Pod Security on them, "
+            f"got {namespace!r}"
+        )
+    return namespace
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a DATABASE_URL the app would refuse at boot. Its value (a password) is never shown."""
+    from urllib.parse import urlsplit
+
+    allowed = ", ".join(f"{scheme}://" for scheme in DATABASE_URL_SCHEMES)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in DATABASE_URL_SCHEMES:
+        raise SettingError(f"DATABASE_URL must start with {allowed} (its value is not shown)")
+    if not parts.hostname:
+        raise SettingError(
+            "DATABASE_URL must name a host, like postgresql://user:password@db:5432/app "
+            "(its value is not shown)"
+        )
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if not port_ok:
+        raise SettingError(
+            "DATABASE_URL must have a port from 1 to 65535, or none (its value is not shown)"
+        )
 
 
 def use_bundled_node() -> None:
@@ -233,8 +293,19 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
     the chart so `kubectl apply` creates it before what lives in it."""
     import cdk8s
 
+    from flask_backend.validation import claim_objects
     from imports import k8s
 
+    name = chart.namespace
+    if name is None or is_system_namespace(name):
+        raise ValueError(
+            f"namespace (of chart {chart.node.id!r}) must be set and not one Kubernetes runs its "
+            f"own pods in ({SYSTEM_NAMESPACES_TEXT}), got {name!r}"
+        )
+    # One Namespace object per App: two charts in one namespace would emit it twice.
+    claim_objects(
+        chart.node.root, chart, [("Namespace", name, None)], argument="namespace", value=name
+    )
     namespace = k8s.KubeNamespace(
         chart,
         "namespace",
@@ -572,10 +643,15 @@ def check_printable(tier: Tier) -> None:
         value = getattr(tier, item.name)
         entries = value.items() if isinstance(value, dict) else [(item.name, value)]
         for key, text in entries:
-            if isinstance(text, str) and not _PRINTABLE.fullmatch(f"{key}{text}"):
+            if isinstance(text, str):
                 label = key.lower().replace("_", "-") if item.name != "secrets" else key
-                shown = "(the value is not shown)" if item.name == "secrets" else f"got {text!r}"
-                raise SettingError(f"{label} must not contain control characters, {shown}")
+                refuse_control_characters(label, f"{key}{text}", secret=item.name == "secrets")
+
+
+def refuse_control_characters(label: str, text: str, *, secret: bool = False) -> None:
+    if not _PRINTABLE.fullmatch(text):
+        shown = "(the value is not shown)" if secret else f"got {text!r}"
+        raise SettingError(f"{label} must not contain control characters, {shown}")
 
 
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]*")

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
 
 IMAGE = "registry.example.com/api:1.4.2"
 CONFIG = {"LOG_LEVEL": "info", "ENVIRONMENT": "production"}
-SECRETS = {"SECRET_KEY": "not-a-real-secret"}
+SECRETS = {"SECRET_KEY": "not-a-real-secret-only-for-the-benchmark"}
 
 
 def add_ours(chart: object, count: int) -> None:

@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.27"
 
 # Fixed fake values: snapshots and tests must never hold a real secret.
-FAKE_SECRETS = {"SECRET_KEY": "fake-secret-key-for-tests", "DATABASE_URL": "postgresql://fake"}
+FAKE_SECRETS = {
+    "SECRET_KEY": "fake-secret-key-for-tests-not-a-real-one",
+    "DATABASE_URL": "postgresql://fake",
+}
 
 main.use_bundled_node()  # before the first cdk8s import: jsii on the supported Node from PyPI
 

@@ -19,7 +19,11 @@ from tests.support import (
 )
 
 # isort: split
+import hashlib
+import hmac
 import json
+import secrets
+import time
 from typing import Any
 
 import cdk8s
@@ -388,17 +392,19 @@ def test_empty_config_values_reach_the_config_map() -> None:
 def test_config_and_secret_text_arrives_unchanged() -> None:
     # Given values YAML must quote or escape: controls, quotes, newlines, YAML 1.1 booleans, emoji
     text = {
-        "ODD": "\x00\x1b[0m \"quoted\" 'single' \n#not-a-comment: yes",
+        "ODD": "\x01\x1b[0m \"quoted\" 'single' \n#not-a-comment: yes",
         "BOOL": "on",
         "EMOJI": "ünï 🚀",
     }
+    # A secret file may hold NUL (an environment variable may not: see test_construct_errors)
+    secrets = {**text, "ODD": "\x00" + text["ODD"], "SECRET_KEY": FAKE_SECRETS["SECRET_KEY"]}
 
     # When synthesized and read back
-    documents = manifests(config=text, secrets=text)
+    documents = manifests(config=text, secrets=secrets)
 
     # Then every value is exactly what was given
     assert by_kind(documents, "ConfigMap")["data"] == text
-    assert secret_values(by_kind(documents, "Secret")) == text
+    assert secret_values(by_kind(documents, "Secret")) == secrets
 
 
 def test_env_prefix_can_be_changed() -> None:
@@ -497,7 +503,9 @@ def test_config_change_rolls_the_pods() -> None:
 def test_secret_value_change_rolls_the_pods() -> None:
     before = manifests(secrets=FAKE_SECRETS)
 
-    after = manifests(secrets={**FAKE_SECRETS, "SECRET_KEY": "another-fake-secret-key"})
+    after = manifests(
+        secrets={**FAKE_SECRETS, "SECRET_KEY": "another-fake-secret-key-not-a-real-one"}
+    )
 
     assert checksum(after) != checksum(before)
 
@@ -1003,12 +1011,113 @@ def test_two_backends_with_the_same_name_in_one_chart_are_refused() -> None:
 
     # When another sub-construct adds a backend with the same name
     internal = Construct(chart, "internal")
-    with pytest.raises(ValueError, match="already used by another FlaskBackend") as error:
+    with pytest.raises(ValueError, match="already emits in this App") as error:
         FlaskBackend(internal, "api", image=IMAGE)
     assert str(error.value) == (
-        "name 'api' is already used by another FlaskBackend in chart 'shop'; pass a distinct name="
+        "name 'api' would emit Deployment 'api' in namespace 'shop', which 'shop/public/api' "
+        "already emits in this App (kubectl would keep only one): pass a distinct name"
     )
 
     # Then a distinct name is accepted, and another chart may reuse the name
     FlaskBackend(internal, "api", name="internal-api", image=IMAGE)
     FlaskBackend(cdk8s.Chart(app, "other", namespace="other"), "api", image=IMAGE)
+
+
+# -- hostile input and bad days (issue 10) -------------------------------------------------------
+
+
+def test_checksum_cannot_be_reproduced_from_the_config_map_and_a_guessed_secret() -> None:
+    # Given a backend whose database password is a 4-digit PIN, beside a random SECRET_KEY
+    pin = f"{secrets.randbelow(10_000):04d}"
+    values = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "DATABASE_URL": f"postgresql://api:{pin}@db.database.svc:5432/api",
+    }
+    config = {"LOG_LEVEL": "info"}
+    documents = manifests(config=config, secrets=values)
+    annotation = checksum(documents)
+
+    # When someone who may read Deployments and ConfigMaps (Kubernetes' `view`) tries every PIN,
+    # knowing everything else but SECRET_KEY, with the formula today's code used, and as an HMAC
+    # keyed by what they can see or guess
+    seen = by_kind(documents, "ConfigMap")["data"]
+    reproduced = []
+    for guess in (f"{n:04d}" for n in range(10_000)):
+        guessed = {
+            **values,
+            "SECRET_KEY": "",
+            "DATABASE_URL": values["DATABASE_URL"].replace(pin, guess),
+        }
+        for guessed_values in (guessed, {"DATABASE_URL": guessed["DATABASE_URL"]}):
+            data = json.dumps([seen, guessed_values, None], sort_keys=True).encode()
+            candidates = (
+                hashlib.sha256(data).hexdigest(),
+                hmac.new(b"", data, hashlib.sha256).hexdigest(),
+                hmac.new(guess.encode(), data, hashlib.sha256).hexdigest(),
+            )
+            reproduced += [guess for candidate in candidates if candidate == annotation]
+
+    # Then no guess reproduces the annotation: it cannot confirm the PIN
+    assert reproduced == []
+    assert pin not in annotation
+
+
+def test_checksum_is_stable_across_synths_and_follows_the_secret_key() -> None:
+    first = checksum(manifests(secrets=FAKE_SECRETS))
+    again = checksum(manifests(secrets=dict(FAKE_SECRETS)))
+    rotated = checksum(manifests(secrets={**FAKE_SECRETS, "SECRET_KEY": "k" * 32}))
+
+    assert first == again != rotated
+
+
+def test_twenty_thousand_config_keys_synthesize_in_under_two_seconds() -> None:
+    # cdk8s-plus's ConfigMap copied its data once per key: 20,000 keys took 68.6 s.
+    config = {f"SETTING_{i:05d}": f"value-{i}" for i in range(20_000)}
+
+    def synthesize() -> tuple[float, str]:
+        start = time.perf_counter()
+        app = cdk8s.App()
+        chart = cdk8s.Chart(app, "test", namespace="backend", disable_resource_name_hashes=True)
+        FlaskBackend(chart, "api", image=IMAGE, config=config, secrets=FAKE_SECRETS)
+        output = app.synth_yaml()
+        return time.perf_counter() - start, output
+
+    # Best of up to three: the machine is shared, and a timing is only ever too slow by noise.
+    timings = []
+    for _ in range(3):
+        seconds, output = synthesize()
+        timings.append(round(seconds, 2))
+        if seconds < 2.0:
+            break
+    assert min(timings) < 2.0, timings
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    documents = [d for d in yaml.load_all(output, Loader=loader) if d]
+    assert by_kind(documents, "ConfigMap")["data"] == config
+
+
+def test_extra_volume_paths_are_normalised() -> None:
+    def build(chart: cdk8s.Chart) -> None:
+        cache = kplus.Volume.from_empty_dir(chart, "cache", "cache")
+        FlaskBackend(chart, "api", image=IMAGE, volumes={"//var/cache/./api/": cache})
+
+    documents = synth(build)
+
+    assert "/var/cache/api" in mounts_by_path(documents)
+
+
+@pytest.mark.parametrize(("algorithm", "length"), [("sha384", 96), ("sha512", 128)])
+def test_longer_digests_of_real_algorithms_are_accepted(algorithm: str, length: int) -> None:
+    image = f"registry.example.com/team/api@{algorithm}:{'c' * length}"
+
+    assert container(manifests(image=image))["image"] == image
+
+
+def test_tolerations_as_a_tuple_all_reach_the_pod() -> None:
+    tolerations = (
+        {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"},
+        {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
+    )
+
+    spec = pod_spec(manifests(scheduling=Scheduling(tolerations=tolerations)))
+
+    assert spec["tolerations"] == list(tolerations)

@@ -32,7 +32,7 @@ from flask_backend import (
 IMAGE = "registry.example.com/team/api:1.4.2"
 REPOSITORY = "registry.example.com/team/api"
 # Distinctive, so its absence from a message proves something.
-SECRET_VALUE = "zq-fake-secret-value-7f3a9c"
+SECRET_VALUE = "zq-fake-secret-value-7f3a9c-0123456789"
 MIB = 1024 * 1024
 
 DNS_LABEL_RULE = (
@@ -260,10 +260,11 @@ def test_secrets_are_limited_to_1_mib_without_showing_a_value() -> None:
 
 
 def test_data_of_exactly_1_mib_is_accepted() -> None:
+    # In 16 values: one of 1 MiB would be too big for an environment variable (execve).
     chart = cdk8s.Chart(cdk8s.App(), "test")
-    key = "BIG"
+    config = {f"K{i:02d}": "x" * (MIB // 16 - 3) for i in range(16)}
 
-    backend = FlaskBackend(chart, "api", image=IMAGE, config={key: "x" * (MIB - len(key))})
+    backend = FlaskBackend(chart, "api", image=IMAGE, config=config)
 
     assert backend.config_map is not None
 
@@ -525,11 +526,13 @@ def test_autoscaling_bounds_must_make_sense(autoscaling: Autoscaling, expected: 
         ),
         (
             Probes(readiness_path="readyz"),
-            "probes.readiness_path must be an absolute URL path, got 'readyz'",
+            "probes.readiness_path must be an absolute URL path (letters, digits and "
+            "-._~!$&'()*+,;=:@/%?), got 'readyz'",
         ),
         (
             Probes(liveness_path="/live z"),
-            "probes.liveness_path must be an absolute URL path, got '/live z'",
+            "probes.liveness_path must be an absolute URL path (letters, digits and "
+            "-._~!$&'()*+,;=:@/%?), got '/live z'",
         ),
         (Probes(period_seconds=0), "probes.period_seconds must be between 1 and 3600, got 0"),
     ],
@@ -608,13 +611,11 @@ def test_pod_annotations_must_not_override_the_config_checksum() -> None:
     )
 
 
-@pytest.mark.parametrize("path", ["data", "/tmp", "/run/secrets"])
-def test_extra_volumes_need_an_absolute_path_of_their_own(path: str) -> None:
+@pytest.mark.parametrize("path", ["data", "tmp", ""])
+def test_extra_volumes_need_an_absolute_path(path: str) -> None:
     message = rejected(ValueError, volumes={path: volume_elsewhere("data")})
 
-    assert message == (
-        f"volumes key must be an absolute mount path other than /tmp and /run/secrets, got {path!r}"
-    )
+    assert message == f"volumes key must be an absolute path, got {path!r}"
 
 
 @pytest.mark.parametrize("name", ["tmp", "secrets"])
@@ -630,3 +631,470 @@ def test_extra_volumes_must_be_volumes() -> None:
     message = rejected(TypeError, volumes={"/data": {"emptyDir": {}}})
 
     assert message == "volumes['/data'] must be Volume, got dict {'emptyDir': {}}"
+
+
+# -- limits Kubernetes and the kernel enforce (issue 10) -----------------------------------------
+
+INT32_MAX = 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    ("props", "argument", "value"),
+    [
+        ({"replicas": 2**64}, "replicas", 2**64),
+        ({"replicas": INT32_MAX + 1}, "replicas", INT32_MAX + 1),
+        ({"autoscaling": Autoscaling(max_replicas=2**40)}, "autoscaling.max_replicas", 2**40),
+        (
+            {"autoscaling": Autoscaling(min_replicas=2**31, max_replicas=2**32)},
+            "autoscaling.min_replicas",
+            2**31,
+        ),
+        # 1.18e+21Mi was written out: a JavaScript number, not a quantity Kubernetes parses.
+        (
+            {"resources": Resources(memory_request_mib=2**70, memory_limit_mib=2**70)},
+            "resources.memory_request_mib",
+            2**70,
+        ),
+        (
+            {"resources": Resources(cpu_limit_millicores=2**53)},
+            "resources.cpu_limit_millicores",
+            2**53,
+        ),
+        (
+            {"resources": Resources(ephemeral_storage_limit_gib=2**31)},
+            "resources.ephemeral_storage_limit_gib",
+            2**31,
+        ),
+    ],
+)
+def test_integers_must_fit_the_api_servers_int32(
+    props: dict[str, Any], argument: str, value: int
+) -> None:
+    message = rejected(ValueError, **props)
+
+    assert message == (
+        f"{argument} must be <= {INT32_MAX} (an int32 in the Kubernetes API), got {value}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "argument"),
+    [
+        ({"pod_annotations": {f"example.com/a{i}": "" for i in range(257)}}, "pod_annotations"),
+        (
+            {"scheduling": Scheduling(node_selector={f"example.com/k{i}": "" for i in range(257)})},
+            "scheduling.node_selector",
+        ),
+    ],
+)
+def test_maps_in_the_pod_template_are_capped_so_synthesis_stays_fast(
+    props: dict[str, Any], argument: str
+) -> None:
+    # cdk8s-plus copies them once per key: 5,000 pod annotations took 11 s to synthesize.
+    message = rejected(ValueError, **props)
+
+    assert message == (
+        f"{argument} must hold at most 256 entries (cdk8s-plus writes them in time that grows "
+        "with the square of their number), got 257"
+    )
+
+
+def test_pod_annotations_must_fit_the_256_kib_kubernetes_accepts() -> None:
+    annotations = {f"example.com/a{i}": "x" * 1200 for i in range(220)}
+
+    message = rejected(ValueError, pod_annotations=annotations)
+
+    size = sum(len(k) + len(v) for k, v in annotations.items()) + len("checksum/config") + 64
+    assert message == (
+        f"pod_annotations hold {size} bytes with the backend's own, more than the 262144 bytes "
+        "(256 KiB) Kubernetes accepts on one object"
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "argument", "variable", "size"),
+    [
+        ({"config": {"BIG": "x" * 200_000}}, "config", "FLASK_BIG", 200_011),
+        ({"env": {"BIG": "x" * 131_070}}, "env", "BIG", 131_075),
+        (
+            {"secrets": {"SECRET_KEY": SECRET_VALUE + "x" * 140_000}, "secrets_as_env": True},
+            "secrets",
+            "FLASK_SECRET_KEY",
+            len("FLASK_SECRET_KEY") + len(SECRET_VALUE) + 140_000 + 2,
+        ),
+    ],
+)
+def test_one_environment_variable_must_fit_what_execve_accepts(
+    props: dict[str, Any], argument: str, variable: str, size: int
+) -> None:
+    # Kubernetes stores it; the container then fails with E2BIG at every start.
+    message = rejected(ValueError, **props)
+
+    assert message == (
+        f"{argument} makes the environment variable {variable!r} of {size} bytes, more than the "
+        "131072 bytes Linux execve accepts for one (the container would fail with E2BIG); mount "
+        "it as a file instead"
+    )
+
+
+def test_the_whole_environment_must_fit_what_execve_accepts() -> None:
+    env = {f"VAR_{i:02d}": "x" * 100_000 for i in range(25)}
+
+    message = rejected(ValueError, env=env)
+
+    assert message.startswith("the backend, env, config make ")
+    assert message.endswith(
+        "bytes of environment variables, more than the 2031616 bytes Linux execve leaves them "
+        "under the usual 8 MiB stack (the container would fail with E2BIG); mount large values "
+        "as files instead"
+    )
+
+
+@pytest.mark.parametrize(
+    ("props", "argument", "variable"),
+    [
+        ({"config": {"ODD": "a\x00b"}}, "config", "FLASK_ODD"),
+        ({"env": {"ODD": "a\x00b"}}, "env", "ODD"),
+        (
+            {"secrets": {"SECRET_KEY": SECRET_VALUE + "\x00"}, "secrets_as_env": True},
+            "secrets",
+            "FLASK_SECRET_KEY",
+        ),
+    ],
+)
+def test_environment_values_must_not_hold_nul(
+    props: dict[str, Any], argument: str, variable: str
+) -> None:
+    message = rejected(ValueError, **props)
+
+    assert message == (
+        f"{argument} makes the environment variable {variable!r} hold U+0000, which no "
+        "environment variable can carry (execve would fail with EINVAL)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("digest", "expected"),
+    [
+        ("md5:" + "a" * 32, "image digest must use sha256, sha384 or sha512"),
+        ("sha1:" + "a" * 40, "image digest must use sha256, sha384 or sha512"),
+        ("sha512:" + "a" * 64, "image digest must be 'sha512:' and 128 lowercase hex digits"),
+        ("sha384:" + "a" * 64, "image digest must be 'sha384:' and 96 lowercase hex digits"),
+        ("sha512:" + "A" * 128, "image digest must be 'sha512:' and 128 lowercase hex digits"),
+        ("sha256:" + "a" * 128, "image digest must be 'sha256:' and 64 lowercase hex digits"),
+    ],
+)
+def test_image_digest_must_be_a_real_algorithm_of_its_length(digest: str, expected: str) -> None:
+    message = rejected(ValueError, image=f"{REPOSITORY}@{digest}")
+
+    assert message == f"{expected}, got {digest!r}"
+
+
+RESERVED_PATH_RULE = (
+    "volumes key must be a path neither on, inside nor above /tmp and /run/secrets "
+    "(the backend mounts those)"
+)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tmp",
+        "/tmp/",
+        "/tmp/.",
+        "//tmp",
+        "///tmp//",
+        "/var/../tmp",
+        "/run/secrets",
+        "/run/secrets/",
+        "/run//secrets",
+        "/run/secrets/extra",
+        "/tmp/cache",
+        "/run",
+        "/",
+    ],
+)
+def test_extra_volumes_must_stay_off_the_backend_mount_paths(path: str) -> None:
+    # The check runs on the normalised path: '/tmp/' is /tmp, and mounting over /run or / would
+    # hide (or need a mount point inside) the backend's own volumes.
+    message = rejected(ValueError, volumes={path: volume_elsewhere("data")})
+
+    assert message == f"{RESERVED_PATH_RULE}, got {path!r}"
+
+
+def test_extra_volumes_must_not_share_a_mount_path_once_normalised() -> None:
+    data = volume_elsewhere("data")
+
+    message = rejected(ValueError, volumes={"/data": data, "/data/": data})
+
+    assert (
+        message == "volumes key '/data/' is the mount path '/data' given twice; one volume per path"
+    )
+
+
+@pytest.mark.parametrize("path", ["/data\x7f", "/da\u2028ta", "/data\n", "/da\tta"])
+def test_mount_paths_must_not_hold_control_characters(path: str) -> None:
+    message = rejected(ValueError, volumes={path: volume_elsewhere("data")})
+
+    assert message.startswith(
+        "volumes key must not hold control characters, U+2028, U+2029, U+FFFE, U+FFFF or lone "
+        "surrogates, got U+"
+    )
+
+
+def test_extra_volume_names_must_be_dns_labels() -> None:
+    message = rejected(ValueError, volumes={"/data": volume_elsewhere("Data_1")})
+
+    assert message == f"volumes['/data'] name {DNS_1123_LABEL_RULE}, got 'Data_1'"
+
+
+def test_two_extra_volumes_must_not_share_a_name() -> None:
+    volumes = {"/a": volume_elsewhere("data"), "/b": volume_elsewhere("data")}
+
+    message = rejected(ValueError, volumes=volumes)
+
+    assert message == (
+        "volumes['/b'] name 'data' is already the name of another volume; volume names must be "
+        "unique in a pod"
+    )
+
+
+PROBE_PATH_RULE = "must be an absolute URL path (letters, digits and -._~!$&'()*+,;=:@/%?)"
+
+
+@pytest.mark.parametrize(
+    ("path", "code"), [("/live\x7fz", "007F"), ("/live\u2028z", "2028"), ("/live\tz", "0009")]
+)
+def test_probe_paths_must_not_hold_control_characters(path: str, code: str) -> None:
+    message = rejected(ValueError, probes=Probes(liveness_path=path))
+
+    assert message == (
+        "probes.liveness_path must not hold control characters, U+2028, U+2029, U+FFFE, U+FFFF "
+        f"or lone surrogates, got U+{code} at index 5"
+    )
+
+
+@pytest.mark.parametrize("path", ["/live z", "/livé", "/live#z", '/live"z'])
+def test_probe_paths_must_be_url_paths(path: str) -> None:
+    message = rejected(ValueError, probes=Probes(liveness_path=path))
+
+    assert message == f"probes.liveness_path {PROBE_PATH_RULE}, got {path!r}"
+
+
+@pytest.mark.parametrize(
+    ("toleration", "expected"),
+    [
+        (
+            {"key": "dedicated", "value": "api\u2028x"},
+            "scheduling.tolerations[0].value must not hold control characters, U+2028, U+2029, "
+            "U+FFFE, U+FFFF or lone surrogates, got U+2028 at index 3",
+        ),
+        (
+            {"key": "dedi\x7fcated", "operator": "Exists"},
+            "scheduling.tolerations[0].key must not hold control characters, U+2028, U+2029, "
+            "U+FFFE, U+FFFF or lone surrogates, got U+007F at index 4",
+        ),
+        (
+            {"key": "dedicated team", "operator": "Exists"},
+            f"scheduling.tolerations[0].key {ANNOTATION_KEY_RULE}, got 'dedicated team'",
+        ),
+        (
+            {"key": "dedicated", "operator": "Sometimes"},
+            "scheduling.tolerations[0].operator must be one of '', 'Equal', 'Exists', "
+            "got 'Sometimes'",
+        ),
+        (
+            {"key": "dedicated", "value": "api", "effect": "NoSchedul"},
+            "scheduling.tolerations[0].effect must be one of '', 'NoSchedule', "
+            "'PreferNoSchedule', 'NoExecute', got 'NoSchedul'",
+        ),
+        (
+            {"key": "dedicated", "operator": "Exists", "value": "api"},
+            "scheduling.tolerations[0].value must be empty when operator is 'Exists', got 'api'",
+        ),
+        (
+            {"value": "api"},
+            "scheduling.tolerations[0].key must be set unless operator is 'Exists', got ''",
+        ),
+        (
+            {"key": "dedicated", "value": "api team"},
+            f"scheduling.tolerations[0].value {LABEL_VALUE_RULE}, got 'api team'",
+        ),
+        (
+            {"operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 30},
+            "scheduling.tolerations[0].tolerationSeconds needs effect 'NoExecute', "
+            "got effect 'NoSchedule'",
+        ),
+        (
+            {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2**63},
+            f"scheduling.tolerations[0].tolerationSeconds must be an int64, got {2**63}",
+        ),
+    ],
+)
+def test_tolerations_are_checked_like_the_api_server_does(
+    toleration: dict[str, Any], expected: str
+) -> None:
+    assert rejected(ValueError, scheduling=Scheduling(tolerations=[toleration])) == expected
+
+
+def test_toleration_seconds_must_be_an_int() -> None:
+    toleration = {"operator": "Exists", "effect": "NoExecute", "tolerationSeconds": "300"}
+
+    message = rejected(TypeError, scheduling=Scheduling(tolerations=[toleration]))
+
+    assert message == "scheduling.tolerations[0].tolerationSeconds must be int, got str '300'"
+
+
+def test_tolerations_given_as_a_generator_are_refused_not_lost() -> None:
+    # Read once to validate and once to write: a generator came out empty.
+    tolerations = ({"key": k, "operator": "Exists"} for k in ("dedicated",))
+
+    message = rejected(TypeError, scheduling=Scheduling(tolerations=tolerations))  # type: ignore[arg-type]
+
+    assert message.startswith("scheduling.tolerations must be tuple or list, got generator")
+
+
+# -- objects users must not clobber (issue 10) ---------------------------------------------------
+
+
+def test_name_default_would_overwrite_the_namespace_service_account() -> None:
+    message = rejected(ValueError, name="default")
+
+    assert message == (
+        "name must not be 'default': the backend's ServiceAccount would overwrite the "
+        "namespace's own, got 'default'"
+    )
+
+
+@pytest.mark.parametrize("namespace", ["default", None])
+def test_name_kubernetes_would_overwrite_the_api_server_service(namespace: str | None) -> None:
+    chart = cdk8s.Chart(cdk8s.App(), "test", namespace=namespace)
+
+    with pytest.raises(ValueError, match="kubernetes") as raised:
+        FlaskBackend(chart, "kubernetes", image=IMAGE)
+
+    assert str(raised.value) == (
+        "name must not be 'kubernetes' in the default namespace: the backend's Service would "
+        "overwrite the API server's, got 'kubernetes'"
+    )
+    assert list(chart.node.children) == []
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease", "kube-x"])
+def test_kube_namespaces_are_refused(namespace: str) -> None:
+    chart = cdk8s.Chart(cdk8s.App(), "test", namespace=namespace)
+
+    with pytest.raises(ValueError, match="kube-") as raised:
+        FlaskBackend(chart, "coredns", image=IMAGE)
+
+    assert str(raised.value) == (
+        "namespace (of chart 'test') must not start with 'kube-', which Kubernetes reserves for "
+        f"its own components, got {namespace!r}"
+    )
+    assert list(chart.node.children) == []
+
+
+def test_two_backends_that_would_emit_the_same_objects_across_charts_are_refused() -> None:
+    # Given an App with a chart in namespace "shared" holding a backend "api"
+    app = cdk8s.App()
+    FlaskBackend(
+        cdk8s.Chart(app, "one", namespace="shared"), "api", image=IMAGE, secrets=FAKE_SECRETS
+    )
+    two = cdk8s.Chart(app, "two", namespace="shared")
+
+    # When a second chart in the same namespace adds a backend with the same name
+    with pytest.raises(ValueError, match="already emits") as raised:
+        FlaskBackend(two, "api", image=IMAGE, secrets=FAKE_SECRETS)
+
+    # Then it is refused, and leaves nothing behind: a distinct name then works
+    assert str(raised.value) == (
+        "name 'api' would emit Deployment 'api' in namespace 'shared', which 'one/api' already "
+        "emits in this App (kubectl would keep only one): pass a distinct name"
+    )
+    assert list(two.node.children) == []
+    FlaskBackend(two, "api", name="api-two", image=IMAGE, secrets=FAKE_SECRETS)
+    documents = [d for d in yaml.safe_load_all(app.synth_yaml()) if d]
+    identities = [(d["kind"], d["metadata"]["name"]) for d in documents]
+    assert len(identities) == len(set(identities)) == 14
+
+
+def test_the_same_name_in_another_namespace_or_app_is_fine() -> None:
+    app = cdk8s.App()
+    FlaskBackend(cdk8s.Chart(app, "one", namespace="one"), "api", image=IMAGE)
+    FlaskBackend(cdk8s.Chart(app, "two", namespace="two"), "api", image=IMAGE)
+    FlaskBackend(cdk8s.Chart(cdk8s.App(), "one", namespace="one"), "api", image=IMAGE)
+
+
+def test_a_taken_id_is_a_value_error_not_a_jsii_error() -> None:
+    chart = cdk8s.Chart(cdk8s.App(), "test", namespace="backend")
+    FlaskBackend(chart, "api", image=IMAGE)
+
+    with pytest.raises(ValueError, match="already used") as raised:
+        FlaskBackend(chart, "api", name="other-api", image=IMAGE)
+
+    assert str(raised.value) == (
+        "id 'api' is already used by another construct in 'test'; pass a distinct id"
+    )
+    # and the name it would have used is still free
+    FlaskBackend(chart, "other", name="other-api", image=IMAGE)
+
+
+# -- secret values not recoverable from the rollout checksum (issue 10) --------------------------
+
+CHECKSUM_KEY_RULE = (
+    "secrets['SECRET_KEY'] must be at least 32 random characters (it signs sessions and keys the "
+    "checksum/config annotation, which Deployment readers see)"
+)
+
+
+def test_secrets_without_a_secret_key_are_refused() -> None:
+    # A 4-digit password alone was recovered from the checksum in 0.02 s.
+    message = rejected(ValueError, secrets={"DATABASE_PASSWORD": "4821"})
+
+    assert message == f"{CHECKSUM_KEY_RULE}, got keys ['DATABASE_PASSWORD']"
+
+
+def test_a_short_secret_key_is_refused_without_showing_it() -> None:
+    secrets = {"SECRET_KEY": "zq-short", "DATABASE_URL": "postgresql://api:4821@db/api"}
+
+    message = rejected(ValueError, secrets=secrets)
+
+    assert message == f"{CHECKSUM_KEY_RULE}, got 8 characters"
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        (
+            {"config": {"PORT": "9000"}, "env_prefix": ""},
+            "the backend and config both make the environment variable 'PORT'",
+        ),
+        (
+            {"config": {"SECRETS_DIR": "/x"}, "env_prefix": ""},
+            "the backend and config both make the environment variable 'SECRETS_DIR'",
+        ),
+        (
+            {"config": {"FEATURES": "a"}, "env": {"FLASK_FEATURES": "b"}},
+            "env and config both make the environment variable 'FLASK_FEATURES'",
+        ),
+        (
+            {
+                "config": {"SECRET_KEY": "not-secret"},
+                "secrets": {"SECRET_KEY": SECRET_VALUE},
+                "secrets_as_env": True,
+            },
+            "config and secrets both make the environment variable 'FLASK_SECRET_KEY'",
+        ),
+    ],
+)
+def test_an_environment_variable_must_not_be_set_twice(
+    props: dict[str, Any], expected: str
+) -> None:
+    # env wins over envFrom, and a later envFrom over an earlier: one value would be lost.
+    message = rejected(ValueError, **props)
+
+    assert message == f"{expected}: the app would see only one of the values; rename one"
+
+
+def test_id_must_not_be_empty() -> None:
+    assert rejected(ValueError, id="", name="api") == "id must not be empty, got ''"

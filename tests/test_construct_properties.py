@@ -30,6 +30,7 @@ from flask_backend import (
     Resources,
     Shutdown,
 )
+from flask_backend.backend import RESERVED_ENV
 
 # Synthesis costs ~0.15 s per example: few examples, no per-example deadline.
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,11 +71,14 @@ def file_key(draw: st.DrawFn) -> str:
 NOT_IN_MANIFESTS = "".join(map(chr, range(0x7F, 0xA0))) + "\u2028\u2029\ufffe\uffff"
 # Arbitrary text, as config and secrets hold: any other Unicode, surrogates excepted. Also left
 # out: what cdk8s writes as valid YAML that kubectl (go-yaml) reads but PyYAML, our test reader,
-# does not: a tab inside a plain scalar, and a bare "=" or "<<" (YAML 1.1 value/merge tags).
+# does not: a tab inside a plain scalar, and a bare "=" or "<<" (YAML 1.1 value/merge tags); and
+# NUL, which no environment variable can hold (config becomes environment variables).
 TEXT = st.text(
-    st.characters(exclude_categories=("Cs",), exclude_characters=NOT_IN_MANIFESTS + "\t"),
+    st.characters(exclude_categories=("Cs",), exclude_characters=NOT_IN_MANIFESTS + "\t\x00"),
     max_size=60,
 ).filter(lambda text: text not in ("=", "<<"))
+# A SECRET_KEY long enough to key the rollout checksum (random in real life).
+SECRET_KEY = st.text(string.ascii_letters + string.digits + "-_", min_size=32, max_size=64)
 
 
 @st.composite
@@ -163,7 +167,17 @@ def valid_props(draw: st.DrawFn) -> dict[str, Any]:
         "port": draw(st.integers(1, 65535)),
         "service_port": draw(st.integers(1, 65535)),
         "env_prefix": env_prefix,
-        "config": draw(st.dictionaries(c_identifier(), TEXT, max_size=5)),
+        # Never a variable the backend sets, nor one the secrets set too (refused: one value
+        # would be lost).
+        "config": draw(
+            st.dictionaries(
+                c_identifier().filter(
+                    lambda k: k != "SECRET_KEY" and (env_prefix + k) not in RESERVED_ENV
+                ),
+                TEXT,
+                max_size=5,
+            )
+        ),
         "secrets_as_env": secrets_as_env,
         "resources": draw(resources()),
         "shutdown": Shutdown(
@@ -175,7 +189,12 @@ def valid_props(draw: st.DrawFn) -> dict[str, Any]:
         "network_policy": draw(network_policy),
     }
     if secret_source == "values":
-        props["secrets"] = draw(st.dictionaries(secret_key, TEXT, max_size=4))
+        values = draw(
+            st.dictionaries(secret_key.filter(lambda k: k not in props["config"]), TEXT, max_size=4)
+        )
+        if values or draw(st.booleans()):
+            values["SECRET_KEY"] = draw(SECRET_KEY)
+        props["secrets"] = values
     elif secret_source == "existing":
         props["existing_secret"] = draw(dns_label())
     return props
@@ -202,11 +221,14 @@ def test_valid_arguments_always_synthesize_to_valid_objects(props: dict[str, Any
 @FEW
 @given(
     config=st.dictionaries(c_identifier(), TEXT, min_size=1, max_size=5),
-    secrets=st.dictionaries(c_identifier(), TEXT, min_size=1, max_size=5),
+    secrets=st.dictionaries(c_identifier(), TEXT, max_size=5),
+    key=SECRET_KEY,
 )
 def test_config_checksum_depends_only_on_the_data(
-    config: dict[str, str], secrets: dict[str, str]
+    config: dict[str, str], secrets: dict[str, str], key: str
 ) -> None:
+    secrets = {**secrets, "SECRET_KEY": key}
+
     # Given the same data twice, in another key order the second time
     def build(chart: cdk8s.Chart) -> tuple[str, str]:
         first = FlaskBackend(chart, "one", image="api:1", config=config, secrets=secrets)
@@ -317,6 +339,20 @@ INVALID = st.one_of(
             [{"config": {"K": value}}, {"secrets": {"K": value}}, {"env": {"K": value}}]
         )
     ),
+    # NUL in what becomes an environment variable.
+    st.builds(lambda before, after: before + "\x00" + after, TEXT, TEXT).flatmap(
+        lambda value: st.sampled_from([{"config": {"K": value}}, {"env": {"K": value}}])
+    ),
+    # Integers beyond the API server's int32.
+    st.integers(min_value=2**31).flatmap(
+        lambda n: st.sampled_from(
+            [
+                {"replicas": n},
+                {"autoscaling": Autoscaling(max_replicas=n)},
+                {"resources": Resources(memory_request_mib=n, memory_limit_mib=n)},
+            ]
+        )
+    ),
 )
 
 
@@ -325,12 +361,16 @@ MARKED_SECRET = TEXT.map(lambda text: f"zq-secret-{text}")
 
 
 @MANY
-@given(broken=INVALID, secrets=st.dictionaries(c_identifier(), MARKED_SECRET, max_size=3))
+@given(
+    broken=INVALID,
+    secrets=st.dictionaries(c_identifier(), MARKED_SECRET, max_size=3),
+    key=SECRET_KEY.map(lambda text: f"zq-secret-{text}"),
+)
 def test_invalid_arguments_always_raise_value_or_type_error(
-    broken: dict[str, Any], secrets: dict[str, str]
+    broken: dict[str, Any], secrets: dict[str, str], key: str
 ) -> None:
     # Given valid arguments with one broken
-    props = {**VALID, "secrets": secrets, **broken}
+    props = {**VALID, "secrets": {**secrets, "SECRET_KEY": key}, **broken}
     secrets = props["secrets"]
     chart = cdk8s.Chart(cdk8s.App(), "test")
 

@@ -108,15 +108,15 @@ def test_flag_beats_environment_which_beats_env_file(run_main, tmp_path):
 
 
 def test_env_file_supplies_secret_values(run_main, tmp_path):
-    (tmp_path / ".env").write_text("SECRET_KEY=key-from-the-env-file\n")
+    (tmp_path / ".env").write_text("SECRET_KEY=key-from-the-env-file-not-a-real-one\n")
 
     code, out, err = run_main("--env-file", ".env")
 
     (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
-    assert secret_values(secret) == {"SECRET_KEY": "key-from-the-env-file"}
+    assert secret_values(secret) == {"SECRET_KEY": "key-from-the-env-file-not-a-real-one"}
     assert code == 0
     assert "SECRET_KEY is not set" not in err
-    assert "key-from-the-env-file" not in out + err
+    assert "key-from-the-env-file-not-a-real-one" not in out + err
 
 
 def test_missing_secret_key_is_generated_with_one_warning_and_never_printed(run_main, tmp_path):

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import yaml
 
 import main
 from tests.pod import bwrap_available
-from tests.support import FAKE_SECRETS, ROOT, clean_env
+from tests.support import FAKE_SECRETS, ROOT, clean_env, secret_values
 
 DEADLINE = 120  # seconds any one child may take on a loaded machine before the test fails
 
@@ -564,27 +565,37 @@ def test_a_huge_unreadable_or_malformed_env_file_is_one_line(run_main, tmp_path,
     assert not (tmp_path / "dist").exists()
 
 
+def written_secret(tmp_path: Path) -> dict[str, str]:
+    documents = yaml.safe_load_all((tmp_path / "dist" / "backend.k8s.yaml").read_text())
+    (secret,) = (d for d in documents if d and d["kind"] == "Secret")
+    return secret_values(secret)
+
+
 def test_env_file_values_are_literal(run_main, tmp_path):
-    (tmp_path / ".env").write_text("SECRET_KEY=abc${HOME}def\nENVIRONMENT=${USER:-x}\n")
+    key = "abc${HOME}def-a-fake-key-of-32-characters"
+    (tmp_path / ".env").write_text(f"SECRET_KEY={key}\nENVIRONMENT=${{USER:-x}}\n")
 
     code, _, err = run_main(tmp_path, "--env-file", ".env", HOME="/home/someone")
 
     assert code == 0, err
+    assert written_secret(tmp_path)["SECRET_KEY"] == key
     text = (tmp_path / "dist" / "backend.k8s.yaml").read_text()
-    assert "abc${HOME}def" in text
     assert "ENVIRONMENT: ${USER:-x}" in text
 
 
 def test_the_shell_environment_beats_the_env_file_for_secrets_too(run_main, tmp_path):
-    (tmp_path / ".env").write_text("SECRET_KEY=from-the-file\nDATABASE_URL=postgresql://file\n")
+    pad = "-a-fake-key-of-32-characters"
+    (tmp_path / ".env").write_text(
+        f"SECRET_KEY=from-the-file{pad}\nDATABASE_URL=postgresql://file\n"
+    )
 
-    code, _, err = run_main(tmp_path, "--env-file", ".env", SECRET_KEY="from-the-shell")
+    code, _, err = run_main(tmp_path, "--env-file", ".env", SECRET_KEY=f"from-the-shell{pad}")
 
     assert code == 0, err
-    text = (tmp_path / "dist" / "backend.k8s.yaml").read_text()
-    assert "from-the-shell" in text
-    assert "from-the-file" not in text
-    assert "postgresql://file" in text
+    assert written_secret(tmp_path) == {
+        "SECRET_KEY": f"from-the-shell{pad}",
+        "DATABASE_URL": "postgresql://file",
+    }
     assert (
         "warning: the environment overrides SECRET_KEY from env-file '.env' (the environment "
         "wins over --env-file; a flag wins over both)."

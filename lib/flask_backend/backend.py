@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import hmac
 import json
 import weakref
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,10 @@ CHECKSUM_ANNOTATION = "checksum/config"  # on the pod template: config changes r
 RESERVED_ENV = ("PORT", "GRACEFUL_TIMEOUT", "SECRETS_DIR", "CPU_LIMIT_MILLICORES")
 TMP_VOLUME, SECRETS_VOLUME = "tmp", "secrets"
 RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME)
+# The secret that keys checksum/config (see _config_checksum): Flask's session-signing key, which
+# must be long and random anyway. 32 characters: 128 bits as hex, more in any richer alphabet.
+CHECKSUM_KEY_SECRET = "SECRET_KEY"  # noqa: S105 - the name of a key, not a value
+MIN_CHECKSUM_KEY_LENGTH = 32
 
 IMAGE_PULL_POLICIES = {
     "Always": kplus.ImagePullPolicy.ALWAYS,
@@ -123,9 +128,7 @@ class Probes:
         for name, path in zip(
             ("startup_path", "readiness_path", "liveness_path"), paths, strict=True
         ):
-            v.require_type(f"probes.{name}", path, str)
-            if not path.startswith("/") or any(c.isspace() for c in path):
-                raise ValueError(f"probes.{name} must be an absolute URL path, got {path!r}")
+            v.url_path(f"probes.{name}", path)
         if len(set(paths)) != 3:
             raise ValueError(
                 f"probes paths must be distinct (scanners flag shared endpoints), got {paths!r}"
@@ -232,24 +235,24 @@ class Scheduling:
     """Where the pods may run."""
 
     node_selector: Mapping[str, str] = field(default_factory=dict)
-    """Node labels a node must have to run the pods. Default: - any node."""
+    """Node labels a node must have to run the pods (at most 256). Default: - any node."""
     tolerations: Sequence[Mapping[str, Any]] = ()
-    """Raw Kubernetes tolerations. Default: - none."""
+    """Kubernetes tolerations (a list or tuple of dicts), checked as the API server checks them.
+    Default: - none."""
     spread: bool = True
     """Spread replicas across nodes and zones (topologySpreadConstraints, best effort, plus a
     preferred pod anti-affinity). Default: True."""
 
     def _validate(self) -> None:
-        for key, value in v.annotation_map("scheduling.node_selector", self.node_selector).items():
+        node_selector = v.annotation_map("scheduling.node_selector", self.node_selector)
+        v.pod_map_entries("scheduling.node_selector", node_selector)
+        for key, value in node_selector.items():
             v.label_value(f"scheduling.node_selector[{key!r}]", value)
+        # A list or tuple, read twice (here and in the pod spec): a generator would be empty the
+        # second time, and a toleration silently lost.
+        v.require_type("scheduling.tolerations", self.tolerations, (tuple, list))
         for i, toleration in enumerate(self.tolerations):
-            v.require_type(f"scheduling.tolerations[{i}]", toleration, Mapping)
-            unknown = set(toleration) - {"key", "operator", "value", "effect", "tolerationSeconds"}
-            if unknown:
-                raise ValueError(
-                    f"scheduling.tolerations[{i}] has unknown fields {sorted(unknown)}; allowed: "
-                    "key, operator, value, effect, tolerationSeconds"
-                )
+            v.toleration(f"scheduling.tolerations[{i}]", toleration)
         v.require_type("scheduling.spread", self.spread, bool)
 
 
@@ -351,8 +354,103 @@ def _service_patches() -> tuple[cdk8s.JsonPatch, ...]:
     )
 
 
-# The backend names taken in each chart (weak: a chart that is gone frees its names).
-_NAMES_IN_CHART: weakref.WeakKeyDictionary[cdk8s.Chart, set[str]] = weakref.WeakKeyDictionary()
+# Each chart's App and namespace, read once per chart: each read is a round trip to Node.
+_CHART_FACTS: weakref.WeakKeyDictionary[cdk8s.Chart, tuple[Any, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _chart_facts(chart: cdk8s.Chart) -> tuple[Any, str | None]:
+    facts = _CHART_FACTS.get(chart)
+    if facts is None:
+        facts = _CHART_FACTS[chart] = (chart.node.root, chart.namespace)
+    return facts
+
+
+@functools.cache
+def _not_immutable() -> cdk8s.JsonPatch:
+    return cdk8s.JsonPatch.add("/immutable", False)
+
+
+def _data_object(
+    scope: Construct,
+    id: str,
+    kind: str,
+    metadata: cdk8s.ApiObjectMetadata,
+    field: str,
+    data: Mapping[str, str],
+) -> cdk8s.ApiObject:
+    """A ConfigMap or Secret holding data in `field`, as cdk8s-plus would write it."""
+    resource = cdk8s.ApiObject(scope, id, api_version="v1", kind=kind, metadata=metadata)
+    fields = {"immutable": _not_immutable()}
+    if data:  # even all-empty values: "" is still a setting the app must see
+        fields[field] = cdk8s.JsonPatch.add(f"/{field}", dict(sorted(data.items())))
+    # Sorted, fields and keys, as cdk8s sorts what it writes itself (patches come after it): the
+    # same data in another order gives the same file.
+    resource.add_json_patch(*(fields[name] for name in sorted(fields)))
+    return resource
+
+
+def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volume]:
+    """The user's volumes by normalised mount path, clear of the backend's own."""
+    v.require_type("volumes", volumes, Mapping)
+    by_path: dict[str, kplus.Volume] = {}
+    by_name: dict[str, kplus.Volume] = {}
+    for path, volume in volumes.items():
+        # Normalised first: '/tmp/', '/tmp/.' and '//tmp' are all /tmp. Above a backend path
+        # ('/run', '/'), its mount point would have to be made inside the user's volume.
+        mount = v.mount_path("volumes key", path)
+        for reserved in (TMP_DIR, SECRETS_DIR):
+            inside = f"{mount}/".startswith(f"{reserved}/")
+            above = f"{reserved}/".startswith(f"{mount.rstrip('/')}/")
+            if inside or above:
+                raise ValueError(
+                    f"volumes key must be a path neither on, inside nor above {TMP_DIR} and "
+                    f"{SECRETS_DIR} (the backend mounts those), got {path!r}"
+                )
+        if mount in by_path:
+            raise ValueError(
+                f"volumes key {path!r} is the mount path {mount!r} given twice; one volume per path"
+            )
+        v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
+        name = v.dns_label(f"volumes[{path!r}] name", volume.name)
+        if name in RESERVED_VOLUMES:
+            # cdk8s-plus would only fail at synth time, with a jsii error.
+            raise ValueError(
+                f"volumes[{path!r}] name must not be one the backend uses "
+                f"({', '.join(RESERVED_VOLUMES)}), got {name!r}"
+            )
+        if by_name.setdefault(name, volume) is not volume:
+            raise ValueError(
+                f"volumes[{path!r}] name {name!r} is already the name of another volume; volume "
+                "names must be unique in a pod"
+            )
+        by_path[mount] = volume
+    return by_path
+
+
+def _config_checksum(
+    config: Mapping[str, str], secrets: Mapping[str, str], existing_secret: str | None
+) -> str:
+    """checksum/config: changes with every config or secret value, and gives none of them away.
+
+    The pod template carries it, so any change rolls the pods. Whoever may read Deployments
+    (Kubernetes' `view` role) sees it, and sees the ConfigMap, but not the Secret: a plain hash
+    over the values would let them test guesses of a secret offline (a 4-digit password falls
+    in milliseconds). So it is an HMAC-SHA256 keyed by a key derived from SECRET_KEY, a value of
+    at least 32 random characters (checked) that only the Secret holds: without it, no guess of
+    any value can be checked. The same input gives the same checksum on every synth. Without
+    secret values (none, or a Secret managed elsewhere), the data is public and the key empty.
+    """
+    key = (
+        hmac.new(
+            secrets[CHECKSUM_KEY_SECRET].encode(), b"flask-backend checksum/config", hashlib.sha256
+        ).digest()
+        if secrets
+        else b""
+    )
+    data = json.dumps([config, secrets, existing_secret], sort_keys=True).encode()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 class FlaskBackend(Construct):
@@ -406,6 +504,8 @@ class FlaskBackend(Construct):
             variables ``{env_prefix}{key}``. Default: - an empty ConfigMap.
         :param secrets: Secret settings, stored in a Secret, passed as read-only files
             ``/run/secrets/{key}``. Values come from the environment at synth time, never source.
+            Unless empty, must hold ``SECRET_KEY`` of at least 32 random characters: it keys
+            the ``checksum/config`` annotation (README: "Secrets").
             Default: - no Secret (unless ``existing_secret``).
         :param existing_secret: Name of a Secret managed elsewhere (kubectl, Sealed Secrets,
             External Secrets) to mount instead; no Secret is emitted. Default: - none.
@@ -428,13 +528,24 @@ class FlaskBackend(Construct):
         :param network_policy: Ingress only to the http port; pass None for no NetworkPolicy.
             Default: - ``NetworkPolicyOptions()``.
         :param scheduling: Node selector, tolerations, spreading. Default: - ``Scheduling()``.
-        :param pod_annotations: Extra annotations on the pod template. Default: - none.
-        :param volumes: Extra volumes, keyed by mount path. Default: - none.
+        :param pod_annotations: Extra annotations on the pod template (at most 256, 256 KiB in
+            all). Default: - none.
+        :param volumes: Extra volumes, keyed by absolute mount path (normalised; not on, inside
+            or above /tmp and /run/secrets). Default: - none.
         """
         # 1. Resolve and validate every input before any Kubernetes object exists, and before
         # joining the construct tree: a rejected call leaves the chart untouched, so the caller
         # can fix the input and retry with the same id.
+        v.require_type("id", id, str)
+        if not id:
+            raise ValueError("id must not be empty, got ''")
         self.name = v.dns_label("name", id if name is None else name, rfc1035=True)
+        if self.name == "default":
+            # Every namespace has a ServiceAccount "default", which other pods run as.
+            raise ValueError(
+                "name must not be 'default': the backend's ServiceAccount would overwrite the "
+                "namespace's own, got 'default'"
+            )
         self.image = image
         self.image_reference = v.image_reference("image", image, allow_latest=allow_latest_tag)
         self.replicas = v.int_in_range("replicas", replicas, 0)
@@ -455,6 +566,19 @@ class FlaskBackend(Construct):
         secret_data = v.string_map("secrets", secrets or {}, secret=True)
         v.yaml_text("secrets", secret_data, secret=True)
         v.data_keys("secrets", secret_data, env_prefix=env_prefix if secrets_as_env else None)
+        if secret_data and len(secret_data.get(CHECKSUM_KEY_SECRET, "")) < MIN_CHECKSUM_KEY_LENGTH:
+            # It keys the rollout checksum (see _config_checksum): a short or missing one would
+            # let anyone who can read Deployments test guesses of every secret value.
+            got = (
+                f"{len(secret_data[CHECKSUM_KEY_SECRET])} characters"
+                if CHECKSUM_KEY_SECRET in secret_data
+                else f"keys {sorted(secret_data)}"
+            )
+            raise ValueError(
+                f"secrets[{CHECKSUM_KEY_SECRET!r}] must be at least {MIN_CHECKSUM_KEY_LENGTH} "
+                "random characters (it signs sessions and keys the checksum/config annotation, "
+                f"which Deployment readers see), got {got}"
+            )
         self.existing_secret = (
             None if existing_secret is None else v.dns_subdomain("existing_secret", existing_secret)
         )
@@ -500,72 +624,110 @@ class FlaskBackend(Construct):
                 f"pod_annotations must not set {CHECKSUM_ANNOTATION!r}: the backend computes it "
                 "so config changes roll the pods"
             )
-        self.extra_volumes = dict(volumes or {})
-        for path, volume in self.extra_volumes.items():
-            v.require_type("volumes key", path, str)
-            if not path.startswith("/") or path in (TMP_DIR, SECRETS_DIR):
-                raise ValueError(
-                    f"volumes key must be an absolute mount path other than {TMP_DIR} and "
-                    f"{SECRETS_DIR}, got {path!r}"
-                )
-            v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
-            if volume.name in RESERVED_VOLUMES:
-                # cdk8s-plus would only fail at synth time, with a jsii error.
-                raise ValueError(
-                    f"volumes[{path!r}] name must not be one the backend uses "
-                    f"({', '.join(RESERVED_VOLUMES)}), got {volume.name!r}"
-                )
+        v.pod_map_entries("pod_annotations", self.pod_annotations)
+        v.annotations_size(
+            "pod_annotations", {CHECKSUM_ANNOTATION: "0" * 64, **self.pod_annotations}
+        )
+        self.extra_volumes = _extra_volumes(volumes or {})
+        # What the container's environment will hold, within what execve accepts. The backend's
+        # own variables count too (CPU_LIMIT_MILLICORES at its longest).
+        own_env = {
+            "PORT": str(self.port),
+            "GRACEFUL_TIMEOUT": str(self.shutdown.graceful_timeout_seconds),
+            "SECRETS_DIR": SECRETS_DIR,
+            "CPU_LIMIT_MILLICORES": str(v.INT32_MAX),
+        }
+        env_sources = {
+            "the backend": own_env,
+            "env": self.extra_env,
+            "config": {env_prefix + k: value for k, value in self.config.items()},
+        }
+        if secrets_as_env:
+            env_sources["secrets"] = {env_prefix + k: value for k, value in secret_data.items()}
+        v.environment(env_sources)
         self.labels = self._recommended_labels(version, component, part_of)
         self.selector_labels = {
             k: self.labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
         }
-        # Rolls the pods whenever config or secret data change; identical input, identical hash.
-        self.config_checksum = hashlib.sha256(
-            json.dumps([self.config, secret_data, self.existing_secret], sort_keys=True).encode()
-        ).hexdigest()
+        self.config_checksum = _config_checksum(self.config, secret_data, self.existing_secret)
 
-        # Names come from ids, which are unique among siblings only: two backends in different
-        # sub-constructs of one chart could otherwise emit the same objects twice.
+        # Where the objects land, and what is already there.
         chart = cdk8s.Chart.of(scope)
-        taken = _NAMES_IN_CHART.setdefault(chart, set())
-        if self.name in taken:
+        app, namespace = _chart_facts(chart)
+        if namespace is not None and namespace.startswith("kube-"):
+            # kube-system and the other kube-* namespaces hold the cluster's own components.
             raise ValueError(
-                f"name {self.name!r} is already used by another FlaskBackend in chart "
-                f"{chart.node.id!r}; pass a distinct name="
+                f"namespace (of chart {chart.node.id!r}) must not start with 'kube-', which "
+                f"Kubernetes reserves for its own components, got {namespace!r}"
             )
-        taken.add(self.name)
+        if self.name == "kubernetes" and namespace in (None, "default"):
+            raise ValueError(
+                "name must not be 'kubernetes' in the default namespace: the backend's Service "
+                "would overwrite the API server's, got 'kubernetes'"
+            )
+        # Names come from `name`, not from ids (unique among siblings only): two backends
+        # anywhere in one App, in any chart, must not emit the same object twice. Every kind a
+        # backend may emit is claimed, emitted or not.
+        emitted = v.claim_objects(
+            app,
+            self,
+            [
+                (kind, object_name, namespace)
+                for kind, object_name in (
+                    ("Deployment", self.name),
+                    ("Service", self.name),
+                    ("ServiceAccount", self.name),
+                    ("ConfigMap", f"{self.name}-config"),
+                    ("Secret", f"{self.name}-secrets"),
+                    ("PodDisruptionBudget", self.name),
+                    ("NetworkPolicy", self.name),
+                    ("HorizontalPodAutoscaler", self.name),
+                )
+            ],
+            argument="name",
+            value=self.name,
+        )
 
         # 2. The children.
-        super().__init__(scope, id)
+        try:
+            super().__init__(scope, id)
+        except Exception as error:
+            # A taken id: constructs raises a jsii error (checking first would cost a round
+            # trip to Node for every backend).
+            v.release_objects(app, emitted)
+            if "There is already a Construct with name" not in str(error):
+                raise
+            raise ValueError(
+                f"id {id!r} is already used by another construct in {scope.node.path!r}; "
+                "pass a distinct id"
+            ) from None
         self.service_account = kplus.ServiceAccount(
             self, "service-account", metadata=self._metadata(self.name), automount_token=False
         )
-        self.config_map = kplus.ConfigMap(
-            self, "config", metadata=self._metadata(f"{self.name}-config"), data=self.config
+        # The ConfigMap and the Secret are plain ApiObjects whose data is one patch: cdk8s-plus's
+        # ConfigMap and Secret copy their data once per key when synthesized (20,000 keys took
+        # 68 s). The pod refers to them by name.
+        self.config_map = _data_object(
+            self, "config", "ConfigMap", self._metadata(f"{self.name}-config"), "data", self.config
         )
-        if self.config and not any(self.config.values()):
-            # cdk8s-plus-27 drops data whose values are all "" (undefinedIfEmpty); an empty
-            # value is still a setting the app must see.
-            cdk8s.ApiObject.of(self.config_map).add_json_patch(
-                cdk8s.JsonPatch.add("/data", self.config)
-            )
-        self.secret: kplus.ISecret | None = None
+        config_ref = kplus.ConfigMap.from_config_map_name(self, "config-ref", f"{self.name}-config")
+        self.secret: cdk8s.ApiObject | None = None
         if secrets is not None:
-            self.secret = kplus.Secret(
-                self, "secret", metadata=self._metadata(f"{self.name}-secrets")
-            )
-            # `data`, as the API server stores it: `stringData` is write-only, so every
+            # `data`, base64, as the API server stores it: `stringData` is write-only, so every
             # `kubectl apply` would send it again ("configured" with nothing changed).
-            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in secret_data.items()}
-            cdk8s.ApiObject.of(self.secret).add_json_patch(
-                cdk8s.JsonPatch.add("/data", encoded), cdk8s.JsonPatch.remove("/stringData")
+            self.secret = _data_object(
+                self,
+                "secret",
+                "Secret",
+                self._metadata(f"{self.name}-secrets"),
+                "data",
+                {k: base64.b64encode(v.encode()).decode() for k, v in secret_data.items()},
             )
-        secret_ref = self.secret or (
-            kplus.Secret.from_secret_name(self, "existing-secret", self.existing_secret)
-            if self.existing_secret
-            else None
+        secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
+        secret_ref = (
+            kplus.Secret.from_secret_name(self, "secret-ref", secret_name) if secret_name else None
         )
-        self.deployment = self._deployment(secret_ref, env_prefix, secrets_as_env)
+        self.deployment = self._deployment(config_ref, secret_ref, env_prefix, secrets_as_env)
         self.service = self._service()
         self.pod_disruption_budget = self._pod_disruption_budget()
         self.network_policy = self._network_policy()
@@ -616,7 +778,11 @@ class FlaskBackend(Construct):
         return cdk8s.ApiObjectMetadata(name=name, labels=self.labels)
 
     def _deployment(
-        self, secret: kplus.ISecret | None, env_prefix: str, secrets_as_env: bool
+        self,
+        config: kplus.IConfigMap,
+        secret: kplus.ISecret | None,
+        env_prefix: str,
+        secrets_as_env: bool,
     ) -> kplus.Deployment:
         res, shutdown, probes = self.resources, self.shutdown, self.probes
         tmp = kplus.Volume.from_empty_dir(
@@ -627,7 +793,7 @@ class FlaskBackend(Construct):
             size_limit=_mebibytes(res.tmp_size_mib),
         )
         mounts = [kplus.VolumeMount(path=TMP_DIR, volume=tmp)]
-        env_from = [kplus.Env.from_config_map(self.config_map, env_prefix)]
+        env_from = [kplus.Env.from_config_map(config, env_prefix)]
         env = {
             "PORT": str(self.port),
             "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
@@ -791,9 +957,11 @@ class FlaskBackend(Construct):
                 kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)
             ],
         )
-        for key, value in self.selector_labels.items():
-            service.select_label(key, value)
-        cdk8s.ApiObject.of(service).add_json_patch(*_service_patches())
+        # The selector in the one patch call (select_label would be a round trip per label).
+        cdk8s.ApiObject.of(service).add_json_patch(
+            cdk8s.JsonPatch.add("/spec/selector", dict(sorted(self.selector_labels.items()))),
+            *_service_patches(),
+        )
         return service
 
     def _pod_disruption_budget(self) -> cdk8s.ApiObject | None:
