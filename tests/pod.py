@@ -210,6 +210,17 @@ def bwrap_available() -> str | None:
     return None
 
 
+def require_sandbox() -> None:
+    """Skip the calling test when bubblewrap cannot sandbox here; under CI=true, fail instead."""
+    import pytest
+
+    reason = bwrap_available()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the pod sandbox tests: {reason}")
+    if reason:
+        pytest.skip(f"{reason}; install bubblewrap to run the app the way the pod does")
+
+
 def ro_bind(source: str, destination: str) -> list[str]:
     """A read-only bind whose parent folders are world-readable, as in an image (bwrap would
     create them 0700, unreadable for the pod's user)."""

@@ -4,7 +4,6 @@ manifests) against a real PostgreSQL server (tests/postgres.py)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,14 @@ import pytest
 
 import main
 from flask_backend.backend import MIGRATIONS_WAIT_CONTAINER
-from tests.pod import PodProcess, bwrap_available, start_pod
+from tests.pod import PodProcess, require_sandbox, start_pod
 from tests.postgres import PostgresServer, free_port
 from tests.support import FAKE_SECRETS, by_kind, load_dir
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> None:
-    reason = bwrap_available()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the pod sandbox tests: {reason}")
-    if reason:
-        pytest.skip(f"{reason}; install bubblewrap to run the pods the way the kubelet does")
+    require_sandbox()
 
 
 @pytest.fixture

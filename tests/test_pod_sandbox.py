@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import main
-from tests.pod import PodProcess, bwrap_available, descendants, is_gunicorn, start_pod
+from tests.pod import PodProcess, descendants, is_gunicorn, require_sandbox, start_pod
 from tests.postgres import PostgresServer
 from tests.support import FAKE_SECRETS, by_kind, load_dir
 
@@ -32,11 +32,7 @@ def manifests(tmp_path_factory: pytest.TempPathFactory, database: str) -> list[d
 
 @pytest.fixture(scope="module")
 def sandbox() -> None:
-    reason = bwrap_available()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the pod sandbox test: {reason}")
-    if reason:
-        pytest.skip(f"{reason}; install bubblewrap to run the app the way the pod does")
+    require_sandbox()
 
 
 @pytest.fixture
