@@ -59,6 +59,16 @@ def messages(container: PodProcess) -> list[str]:
     return [line["message"] for line in container.log_lines()]
 
 
+def wait_for_message(container: PodProcess, prefix: str, timeout: float = 30) -> None:
+    """Until the container has logged a line starting with prefix (a slow machine imports
+    slowly), failing early if it exits."""
+    deadline = time.monotonic() + timeout
+    while not any(m.startswith(prefix) for m in messages(container)):
+        assert container.process.poll() is None, container.logs()
+        assert time.monotonic() < deadline, f"no {prefix!r} in {timeout} s:\n{container.logs()}"
+        time.sleep(0.2)
+
+
 def readiness_period(documents: list[dict[str, Any]]) -> int:
     (app,) = by_kind(documents, "Deployment")["spec"]["template"]["spec"]["containers"]
     return int(app["readinessProbe"]["periodSeconds"])
@@ -76,10 +86,9 @@ def test_pods_wait_for_the_job_then_serve_items(
         run(processes, manifests, tmp_path, container_name=MIGRATIONS_WAIT_CONTAINER)
         for _ in range(2)
     ]
-    time.sleep(3)
-    assert [w.process.poll() for w in waits] == [None, None], [w.logs() for w in waits]
     for wait in waits:
-        assert any(m.startswith("waiting for the schema") for m in messages(wait)), wait.logs()
+        wait_for_message(wait, "waiting for the schema")
+    assert [w.process.poll() for w in waits] == [None, None], [w.logs() for w in waits]
 
     # When the Job's container runs
     job = run(processes, manifests, tmp_path, kind="Job")
@@ -123,6 +132,7 @@ def test_a_failing_migration_fails_the_job_with_its_error_and_pods_keep_waiting(
     with psycopg.connect(database) as connection:
         connection.execute("CREATE TABLE items (id int)")
     wait = run(processes, manifests, tmp_path, container_name=MIGRATIONS_WAIT_CONTAINER)
+    wait_for_message(wait, "waiting for the schema")
 
     job = run(processes, manifests, tmp_path, kind="Job")
 

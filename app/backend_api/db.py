@@ -150,7 +150,8 @@ def engine() -> Engine:
 
 def _database_unavailable(error: DBAPIError) -> Response:
     # Connection lost, server restarting, statement timeout: the client may retry; the pod's
-    # readiness reports the outage. Integrity errors are the request's fault and never get here.
+    # readiness reports the outage. Input is validated before any statement and the schema
+    # has no constraint a valid request could break, so no database error is the client's.
     log.warning("database error: %s", reason(error))
     unavailable = ServiceUnavailable("the database is unavailable; retry later")
     response = current_app.handle_http_exception(unavailable)

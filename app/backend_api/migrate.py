@@ -13,8 +13,9 @@ migrations keep the previous release working on the new schema (that is what mak
 work). ``check`` still exits 1 there: it answers "is it exactly at my head".
 
 Every line on stdout is JSON, like the app's. DATABASE_URL comes from the same sources as the
-app's (SECRETS_DIR files, FLASK_DATABASE_URL; see config.py). Exit codes: 0 done, 1 not at head
-or the migration failed, 2 bad usage or configuration.
+app's (SECRETS_DIR files, FLASK_DATABASE_URL; see config.py); without one, as the app runs
+without a database, ``upgrade`` and ``wait`` have nothing to do and exit 0 with a warning.
+Exit codes: 0 done, 1 not at head or the migration failed, 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -227,15 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.load(settings)
         logging.getLogger().setLevel(config.log_level(settings["LOG_LEVEL"]))
         url = settings["DATABASE_URL"]
-        if not url:
-            raise config.ConfigError(
-                "DATABASE_URL is not set: provide it as the file DATABASE_URL in SECRETS_DIR, "
-                "or as FLASK_DATABASE_URL"
-            )
-        db.sqlalchemy_url(url)
+        if url:
+            db.sqlalchemy_url(url)
     except config.ConfigError as error:
         log.critical("%s", error)
         return 2
+    if not url:
+        # The app runs without a database too (no items, /readyz checks nothing): with nothing
+        # to migrate, the Job and the init container must not hold the pods back forever.
+        log.warning(
+            "DATABASE_URL is not set (the file DATABASE_URL in SECRETS_DIR, or "
+            "FLASK_DATABASE_URL): there is no database to %s",
+            "check" if args.command == "check" else "migrate or wait for",
+        )
+        return 1 if args.command == "check" else 0
     try:
         if args.command == "upgrade":
             return upgrade(url, lock_timeout=args.lock_timeout)

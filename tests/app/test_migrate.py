@@ -147,12 +147,23 @@ def test_a_database_a_newer_release_migrated_is_left_alone(database_url: str):
     assert "a newer release migrated it" in messages(upgrade.stdout)[-1]
 
 
-def test_without_a_database_url_it_exits_2_with_one_line():
-    result = run_migrate("", "upgrade")
+def test_without_a_database_url_there_is_nothing_to_migrate_or_wait_for():
+    # The app runs without a database too: the Job and the init container must not block it
+    results = {command: run_migrate("", command) for command in ("upgrade", "wait", "check")}
+
+    assert {c: r.returncode for c, r in results.items()} == {"upgrade": 0, "wait": 0, "check": 1}
+    for result in results.values():
+        (line,) = messages(result.stdout)
+        assert line.startswith("DATABASE_URL is not set")
+
+
+def test_a_database_url_of_another_kind_exits_2_naming_the_scheme():
+    result = run_migrate("mysql://app:pw@db:3306/app", "upgrade")
 
     assert result.returncode == 2
     (line,) = messages(result.stdout)
-    assert line.startswith("DATABASE_URL is not set")
+    assert "got 'mysql'://" in line
+    assert "pw@" not in line
 
 
 def test_the_password_never_reaches_the_output(database_url: str):
