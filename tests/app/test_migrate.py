@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -85,13 +86,22 @@ def test_an_upgrade_waits_for_the_lock_a_running_migration_holds(database_url: s
     with psycopg.connect(database_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (migrate.LOCK_KEY,))
         waiting = start_migrate(database_url, "upgrade")
-        time.sleep(2)
-        assert waiting.poll() is None  # still waiting
+        assert waiting.stdout is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(waiting.stdout), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while not any("waiting for the migration lock" in line for line in lines):
+            assert waiting.poll() is None, lines  # it must wait, not finish
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.1)
         holder.execute("SELECT pg_advisory_unlock(%s)", (migrate.LOCK_KEY,))
-        output = waiting.communicate(timeout=60)[0]
+        waiting.wait(timeout=60)
+        reader.join(timeout=10)
+        waiting.stdout.close()
 
-    assert waiting.returncode == 0, output
-    assert "waiting for the migration lock: another migration is running" in messages(output)
+    assert waiting.returncode == 0, lines
+    assert "migrating from an empty database to 0001" in messages("".join(lines))
     assert tables(database_url) == {"alembic_version", "items"}
 
 
