@@ -1,9 +1,10 @@
 """The database: a SQLAlchemy engine per gunicorn worker, sized to the worker's concurrency.
 
 - Pool: one connection per request a worker serves at once (``threads`` from
-  ``serving.concurrency_from_env``), no overflow, so a pod never opens more than
-  workers x threads connections; when every connection is busy a request waits in the pool's
-  queue (up to POOL_TIMEOUT_SECONDS) rather than failing.
+  ``serving.concurrency_from_env``), at most POOL_SIZE_MAX, no overflow, so a pod never opens
+  more than workers x that; when every connection is busy a request waits in the pool's queue
+  (up to POOL_TIMEOUT_SECONDS) rather than failing. The cap matters for a worker model that
+  serves hundreds of requests at once: PostgreSQL allows 100 connections by default.
 - Timeouts: a connection attempt gives up after CONNECT_TIMEOUT_SECONDS and a statement after
   STATEMENT_TIMEOUT_MS (set per session by PostgreSQL, so a stuck query frees its thread);
   a transaction left idle is ended by the server.
@@ -38,6 +39,7 @@ CONNECT_TIMEOUT_SECONDS: Final = 5
 STATEMENT_TIMEOUT_MS: Final = 5_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS: Final = 30_000
 POOL_TIMEOUT_SECONDS: Final = 30
+POOL_SIZE_MAX: Final = 32
 
 # Readiness: a short statement timeout (libpq's connect timeout cannot go below 2 s), and the
 # answer is kept briefly so frequent probes, from several workers, do not load the database.
@@ -128,7 +130,7 @@ def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     if url:
         threads = concurrency_from_env(os.environ).threads
-        app.extensions["database"] = make_engine(url, pool_size=threads)
+        app.extensions["database"] = make_engine(url, pool_size=min(threads, POOL_SIZE_MAX))
         app.extensions["database_readiness"] = ReadinessCheck(url)
     app.register_error_handler(DBAPIError, _database_unavailable)
 

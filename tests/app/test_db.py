@@ -23,6 +23,17 @@ def test_the_pool_holds_one_connection_per_thread_of_the_worker(
     db.dispose(app)
 
 
+def test_the_pool_is_capped_for_workers_that_serve_hundreds_at_once(
+    monkeypatch: pytest.MonkeyPatch, migrated_url: str
+):
+    monkeypatch.setenv("GUNICORN_THREADS", "500")
+
+    app = create_app({"TESTING": True, "DATABASE_URL": migrated_url})
+
+    assert app.extensions["database"].pool.size() == db.POOL_SIZE_MAX == 32
+    db.dispose(app)
+
+
 def test_every_connection_has_the_statement_and_idle_timeouts(migrated_url: str):
     app = create_app({"TESTING": True, "DATABASE_URL": migrated_url})
 
