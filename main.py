@@ -83,6 +83,12 @@ SETTINGS = (
         "name of a Secret managed elsewhere (kubectl, Sealed Secrets, "
         "External Secrets); no Secret is emitted (default: none)",
     ),
+    Setting(
+        "migrations",
+        "on: migrate the schema in a Job once per release and hold new pods until it is done; "
+        "off: neither (default: on)",
+        "on",
+    ),
     Setting("env-file", "dotenv file with settings and secret values, e.g. .env (default: none)"),
 )
 
@@ -109,6 +115,7 @@ class Tier:
     secrets: dict[str, str] | None = field(repr=False)  # a repr ends up in logs and tracebacks
     existing_secret: str | None
     generated_secret_key: bool
+    migrations: bool = True
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -217,8 +224,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         )
     if existing_secret is None and "DATABASE_URL" in secret_values:
         check_database_url(secret_values["DATABASE_URL"])
-    from flask_backend.validation import dns_label
+    from flask_backend.validation import dns_label, one_of
 
+    migrations = one_of("migrations", get("migrations"), ("on", "off")) == "on"
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
@@ -230,6 +238,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         secrets=None if existing_secret else secret_values,
         existing_secret=existing_secret,
         generated_secret_key=generated,
+        migrations=migrations,
     )
 
 
@@ -326,7 +335,7 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend
+    from flask_backend import Autoscaling, FlaskBackend, Migrations
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
@@ -346,6 +355,8 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         config=tier.config,
         secrets=tier.secrets,
         existing_secret=tier.existing_secret,
+        # The app image's migration command, once per release; pods wait until it is done.
+        migrations=Migrations() if tier.migrations else None,
         part_of="three-tier-app",
     )
     return app

@@ -437,6 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         *memory_lines,
         *test_lines,
     ]
+    # bench/database.py writes its own section between these markers: keep it.
+    start, end = "<!-- database:start -->", "<!-- database:end -->"
+    previous = output.read_text(encoding="utf-8") if output.exists() else ""
+    if start in previous and end in previous:
+        report += ["", previous[previous.index(start) : previous.index(end) + len(end)]]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(report).rstrip() + "\n", encoding="utf-8")
     log(f"wrote {output}")

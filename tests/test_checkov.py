@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flask_backend import Autoscaling, EgressRule, FlaskBackend, NetworkPolicyOptions
+from flask_backend import Autoscaling, EgressRule, FlaskBackend, Migrations, NetworkPolicyOptions
 
 # Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()
@@ -38,9 +38,11 @@ def offline_env() -> dict[str, str]:
 
 def write_manifests(directory: Path) -> int:
     """Write the scanned backends, one file each; return how many resources checkov should see:
-    every object, plus the pod template of each Deployment, which it also scans as a Pod."""
+    every object, plus the pod template of each Deployment and Job, which it also scans as a Pod."""
     scenarios = {
-        "api": lambda chart: FlaskBackend(chart, "api", image=IMAGE, secrets=FAKE_SECRETS),
+        "api": lambda chart: FlaskBackend(
+            chart, "api", image=IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
+        ),
         "worker": lambda chart: FlaskBackend(
             chart,
             "worker",
@@ -57,7 +59,7 @@ def write_manifests(directory: Path) -> int:
     for name, build in scenarios.items():
         documents = synth(build, namespace="backend")
         (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-        count += len(documents) + sum(d["kind"] == "Deployment" for d in documents)
+        count += len(documents) + sum(d["kind"] in ("Deployment", "Job") for d in documents)
     return count
 
 
