@@ -30,11 +30,12 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT), str(ROOT / "app")]
 
 import load  # noqa: E402
+import sections  # noqa: E402
 
 from backend_api.serving import concurrency  # noqa: E402
 from tests.postgres import PostgresServer, start_server  # noqa: E402
 
-START, END = "<!-- database:start -->", "<!-- database:end -->"
+START, END = sections.markers("database")
 CONCURRENCIES = (16, 64)
 # (label, workers, threads): the shipped config first, then the sweep on one core.
 SWEEP = ((1, 8), (1, 16), (1, 32), (2, 8), (2, 16), (4, 8))
@@ -190,16 +191,6 @@ def server_version() -> str:
     return done.stdout.strip().removeprefix("postgres (PostgreSQL) ")
 
 
-def write(output: Path, lines: list[str]) -> None:
-    text = output.read_text(encoding="utf-8") if output.exists() else ""
-    block = "\n".join(lines)
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    output.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run (for the tests)")
@@ -232,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         shutil.rmtree(server.base, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    write(args.output, section(label, table, migration, seconds, args.smoke))
+    sections.write(args.output, "database", section(label, table, migration, seconds, args.smoke))
     log(f"wrote {args.output}")
     return 0
 
