@@ -16,16 +16,33 @@ from backend_api.serving import concurrency_from_env, env_int
 bind = f"0.0.0.0:{env_int(os.environ, 'PORT', 8000)}"
 
 # --- Workers --------------------------------------------------------------------------------
-# Threads overlap I/O waits inside a worker; counts come from the CPU limit (see serving.py).
-worker_class = "gthread"
+# One worker process per core of the CPU limit, each an event loop (gevent): a connection costs
+# a greenlet and a socket, not a thread, while it waits for a slow or silent client, so slow
+# clients cannot starve the probes or the other clients. Measured side by side (BENCHMARKS.md,
+# "Slow clients"): with 4 threads (gthread, the previous setting) 4 connections that send half
+# a request head and go silent stop /livez and the kubelet would restart a healthy pod; more
+# threads only raise the count an attacker needs (256 threads: 200 slow connections still
+# halved the API's req/s and timed out probes) and cost p99 at normal load (the threads fight
+# over the GIL); a header-read timeout frees a thread only after the timeout, and probes on a
+# port of their own would keep the pod alive while its clients starve. gevent also serves an
+# I/O-bound API well: while a request waits on the database (psycopg 3 waits cooperatively
+# under gevent) the worker serves others. backend_api/worker.py adds what gunicorn's gevent
+# worker lacks: a cap on requests in the app, fairness between connections, a quick stop, and
+# JSON error pages.
+worker_class = "backend_api.worker.Worker"
+# `threads`: requests one worker runs in the app at once (the others wait for a slot; the
+# probes do not). The database pool is sized from it (serving.concurrency_from_env).
 workers, threads = concurrency_from_env(os.environ)
+# Open connections per worker: kept-alive, slow or idle ones included. A slow client holds one
+# for at most `keepalive` seconds while it sends its request head.
+worker_connections = 1000
 
 # On SIGTERM, in-flight requests get this long to finish before their workers are killed.
 # The Kubernetes construct derives terminationGracePeriodSeconds from the same variable.
 graceful_timeout = env_int(os.environ, "GRACEFUL_TIMEOUT", 25)
 
-# A worker whose main loop has not checked in for 30 s is wedged: kill and replace it. With
-# gthread this is not a per-request limit; the threads serve while the loop checks in.
+# A worker whose event loop has not checked in for 30 s is wedged (a request that computed for
+# 30 s without yielding): kill and replace it. Not a per-request limit for requests that wait.
 timeout = 30
 
 # Longer than the 60 s idle timeout of the proxies usually in front (ingress-nginx, cloud load

@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
 
 import load  # noqa: E402
+import slowclients as bench_slow  # noqa: E402
 import synth  # noqa: E402
+import workers  # noqa: E402
 
 import main as entry  # noqa: E402
 
@@ -38,6 +40,10 @@ THROUGHPUT_SHARE_MIN = 0.90
 P99_RATIO_MAX = 1.25
 MEMORY_SHARE_MAX = 0.50
 TEST_SECONDS_MAX = 90.0
+PROBE_SECONDS_MAX = 1.0  # the kubelet's default probe timeout
+UNDER_ATTACK_SHARE_MIN = 0.90
+BARE_RPS_RATIO_MIN = 1.0
+LOGGING_P99_RATIO_MAX = 1.25
 
 
 @dataclass
@@ -346,6 +352,106 @@ def memory_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
     return lines, [goal]
 
 
+def workers_section(results: workers.WorkerResults) -> tuple[list[str], list[Goal]]:
+    shipped = results.shipped_label
+    lines = [
+        "## 5. Slow clients and worker models",
+        "",
+        f"(d) Slow clients: ordinary load ({workers.ORDINARY_CONNECTIONS} keep-alive connections "
+        f"on `{workers.API}`) for {results.attack_seconds:.0f} s alone, then "
+        f"{results.attack_seconds:.0f} s more while {results.slow_connections} connections each "
+        "send half a request head and one more header line every "
+        f"{bench_slow.TRICKLE_INTERVAL_S:.0f} s, never the end (slowloris); meanwhile `/livez` "
+        f"and `/readyz` are probed on new connections every {bench_slow.PROBE_INTERVAL_S} s "
+        f"with the kubelet's {bench_slow.PROBE_TIMEOUT_S:.0f} s timeout. RSS: the server's "
+        "process tree.",
+        "",
+        "| server | slow connections held | probes answered in time | slowest probe (ms) "
+        "| req/s alone | req/s under attack | share | RSS alone / under attack (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in results.attacks:
+        lines.append(
+            f"| {a.label} | {a.held} | {a.probes.total - a.probes.failed} of {a.probes.total} "
+            f"| {a.probes.worst_s * 1e3:.0f} | {a.before.rps:,.0f} | {a.during.rps:,.0f} "
+            f"| {a.share:.0%} | {a.rss_before_mib:.1f} / {a.rss_during_mib:.1f} |"
+        )
+    rounds = results.rounds
+    lines += [
+        "",
+        f"(e) Normal load, c=64, {rounds} interleaved round(s) of {results.normal_seconds:.0f} s "
+        f"(medians; per-round req/s in brackets show the noise). `{workers.WAIT}` waits 20 ms "
+        "as a database call would (bench/wait_wsgi.py, not in the shipped app).",
+        "",
+        "| server | endpoint | req/s | p99 (ms) | errors | req/s per round |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for label, by_path in results.normal.items():
+        for path, runs in by_path.items():
+            m = load.summarize(runs)
+            per_round = ", ".join(f"{r.rps:,.0f}" for r in runs)
+            lines.append(
+                f"| {label} | `{path}` | {m.rps:,.0f} | {m.p99_ms:.2f} | {m.failures} "
+                f"| {per_round} |"
+            )
+    lines.append("")
+
+    goals = []
+    (ours,) = [a for a in results.attacks if a.label == shipped]
+    probes_ok = ours.probes.failed == 0 and ours.probes.worst_s <= PROBE_SECONDS_MAX
+    goals.append(
+        Goal(
+            f"(d) {results.slow_connections} slow clients for {results.attack_seconds:.0f} s",
+            f"probes {ours.probes.total - ours.probes.failed}/{ours.probes.total} in time "
+            f"(slowest {ours.probes.worst_s * 1e3:.0f} ms); ordinary clients keep "
+            f"{ours.share:.0%} of their req/s",
+            f"every probe < {PROBE_SECONDS_MAX:.0f} s, >= {UNDER_ATTACK_SHARE_MIN:.0%}",
+            probes_ok
+            and ours.share >= UNDER_ATTACK_SHARE_MIN
+            and ours.held == results.slow_connections,
+        )
+    )
+    before = next((k for k in results.normal if k.endswith("(before)")), None)
+    if before is not None:
+        for path in (workers.API, workers.WAIT):
+            a, b = workers.summary(results, shipped, path), workers.summary(results, before, path)
+            goals.append(
+                Goal(
+                    f"(e) `{path}` c=64 vs the config before (1 gthread x 4)",
+                    f"req/s {a.rps / b.rps:.2f}x ({a.rps:,.0f} vs {b.rps:,.0f}); p99 "
+                    f"{a.p99_ms / b.p99_ms:.2f}x ({a.p99_ms:.1f} vs {b.p99_ms:.1f} ms); "
+                    f"{a.failures} errors",
+                    "req/s >= 1.00x, p99 <= 1.00x, 0 errors",
+                    a.rps >= b.rps and a.p99_ms <= b.p99_ms and a.failures == 0,
+                )
+            )
+    bare_label = load.bare().label
+    a, bare = (
+        workers.summary(results, shipped, workers.API),
+        workers.summary(results, bare_label, workers.API),
+    )
+    goals.append(
+        Goal(
+            f"(e) `{workers.API}` c=64 vs bare `gunicorn backend_api:create_app()`",
+            f"req/s {a.rps / bare.rps:.2f}x ({a.rps:,.0f} vs {bare.rps:,.0f}); {a.failures} errors",
+            f">= {BARE_RPS_RATIO_MIN:.2f}x, 0 errors",
+            a.rps >= BARE_RPS_RATIO_MIN * bare.rps and a.failures == 0,
+        )
+    )
+    if "shipped without the access log" in results.normal:
+        n = workers.summary(results, "shipped without the access log", workers.API)
+        goals.append(
+            Goal(
+                f"(e) `{workers.API}` c=64 p99 vs the same server without the access log",
+                f"{a.p99_ms / n.p99_ms:.2f}x ({a.p99_ms:.1f} vs {n.p99_ms:.1f} ms); req/s "
+                f"{a.rps / n.rps:.2f}x",
+                f"<= {LOGGING_P99_RATIO_MAX}x",
+                a.p99_ms <= LOGGING_P99_RATIO_MAX * n.p99_ms,
+            )
+        )
+    return lines, goals
+
+
 def test_suite() -> tuple[list[str], list[Goal]]:
     log("make test")
     start = time.perf_counter()
@@ -400,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     load_lines, load_goals = load_section(load_results)
     memory_lines, memory_goals = memory_section(load_results)
     goals += load_goals + memory_goals
+    worker_lines, worker_goals = workers_section(workers.run(args.smoke, log))
+    goals += worker_goals
     if args.smoke:
         test_lines = ["## 4. Test suite", "", "Not measured in a smoke run.", ""]
         goals.append(Goal("`make test` wall time", "-", f"< {TEST_SECONDS_MAX:.0f} s", None))
@@ -436,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         *load_lines,
         *memory_lines,
         *test_lines,
+        *worker_lines,
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(report).rstrip() + "\n", encoding="utf-8")

@@ -38,12 +38,18 @@ def test_graceful_timeout_follows_the_pod(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings()["graceful_timeout"] == 7
 
 
-def test_threaded_workers_follow_the_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_event_loop_workers_follow_the_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a 2.5-core limit from the Downward API
     monkeypatch.setenv("CPU_LIMIT_MILLICORES", "2500")
-    # When the config is read, then it runs 3 gthread workers of 4 threads
+    # When the config is read, then it runs 3 of our gevent workers, each running 32 requests
+    # at once and holding many more connections (slow and idle clients included)
     config = settings()
-    assert (config["worker_class"], config["workers"], config["threads"]) == ("gthread", 3, 4)
+    assert (config["worker_class"], config["workers"], config["threads"]) == (
+        "backend_api.worker.Worker",
+        3,
+        32,
+    )
+    assert config["worker_connections"] > 4 * config["threads"]
 
 
 def test_writes_only_to_tmp_and_opens_no_control_socket() -> None:

@@ -1,0 +1,95 @@
+"""The gunicorn worker the image runs: gunicorn's gevent worker with four changes.
+
+Why gevent at all is in gunicorn.conf.py (measured in BENCHMARKS.md). The changes:
+- At most ``threads`` requests run in the app at once (the contract of
+  ``serving.concurrency_from_env``, from which the database pool is sized); the probes skip
+  that queue, so a slow database cannot make the kubelet restart a healthy pod.
+- After each request the connection's greenlet yields: a client that answers fast would
+  otherwise be served again and again while the others wait (p99 4x worse at c=64).
+- On shutdown, connections waiting for their next request are closed after a short linger
+  instead of holding the worker for the whole graceful timeout.
+- Errors gunicorn answers itself (400, 414, 431, ...) are JSON like the app's (errors.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any, Final
+
+import gevent  # type: ignore[import-untyped]
+import gunicorn.util  # type: ignore[import-untyped]
+from gevent.lock import BoundedSemaphore  # type: ignore[import-untyped]
+from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
+
+# Served whatever the app is busy with: they are cheap and never wait on the database pool.
+PROBE_PATHS: Final = frozenset({"/livez", "/readyz", "/startupz"})
+# How long a stopping worker keeps connections that wait for a request: a request a proxy
+# sent just before it saw the pod leave the endpoints still gets its answer.
+STOP_LINGER_SECONDS: Final = 2.0
+
+
+class Worker(GeventWorker):  # type: ignore[misc]
+    def run(self) -> None:
+        # Created here, in the worker after gevent's hub is set up, not in the master.
+        self.app_slots = BoundedSemaphore(self.cfg.threads)
+        # The timeout of each connection waiting for a request head, and its greenlet.
+        self.waiting: dict[gevent.Timeout, gevent.Greenlet] = {}
+        # gunicorn writes its own error pages through this one function (base.Worker.
+        # handle_error is its only caller); workers are forked, so the master is unchanged.
+        gunicorn.util.write_error = write_json_error
+        super().run()
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        try:
+            if req.path in PROBE_PATHS:
+                return super().handle_request(listener_name, req, sock, addr)
+            with self.app_slots:
+                return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            gevent.sleep(0)  # to the back of the queue: the other connections go first
+
+    @contextlib.contextmanager
+    def timeout_ctx(self) -> Iterator[None]:
+        """Wraps the read of each request head: gunicorn's `keepalive` seconds at most, cut
+        short when the worker stops."""
+        timeout = gevent.Timeout(self.cfg.keepalive, False)
+        self.waiting[timeout] = gevent.getcurrent()
+        try:
+            with timeout:
+                yield
+        finally:
+            del self.waiting[timeout]
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        gevent.spawn_later(STOP_LINGER_SECONDS, self._stop_waiting)
+
+    def _stop_waiting(self) -> None:
+        loop = gevent.get_hub().loop
+        for timeout in list(self.waiting):
+            loop.run_callback(self._expire, timeout)
+
+    def _expire(self, timeout: gevent.Timeout) -> None:
+        """Runs in the hub, so the connection is parked: if it still waits, its timeout fires
+        now (silently, as at `keepalive`) and the connection closes without an answer."""
+        greenlet = self.waiting.get(timeout)
+        if greenlet is not None:
+            greenlet.throw(timeout)
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn.util.write_error's contract, with the app's JSON body. The message is the
+    reason only: gunicorn's detail echoes the malformed input, and it is in the error log."""
+    body = json.dumps({"error": {"status": status_int, "message": reason}}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    gunicorn.util.write_nonblock(sock, head + body)
+    # The rest of an oversized request may still be unread: closing now would send a reset
+    # that can destroy the answer before the client reads it. Half-close and drain first.
+    gunicorn.util.close_graceful(sock)
