@@ -8,7 +8,7 @@ gunicorn reads only the names it knows from this module; the others are helpers.
 import os
 
 from backend_api.config import DEFAULTS, log_level
-from backend_api.logs import ACCESS_LOGGER, JsonFormatter
+from backend_api.logs import JsonFormatter
 from backend_api.serving import concurrency_from_env, env_int
 
 # --- Listening ------------------------------------------------------------------------------
@@ -51,12 +51,12 @@ timeout = 30
 # a socket, not a thread, and on SIGTERM gunicorn closes them within a second.
 keepalive = 75
 
-# Recycle each worker after about 20,000 requests to bound memory growth from leaks; the jitter
-# spreads the restarts so the workers of a pod do not all restart at the same moment. Not
-# lower: with one worker per core, a recycle pauses that core for a worker boot, and at 1000
-# it did so every half second under load, raising p99 from 44 ms to 98 ms (BENCHMARKS.md).
-max_requests = 20_000
-max_requests_jitter = 2_000
+# No recycling by request count (gunicorn's max_requests): with one worker per core, each
+# recycle left the pod without a serving worker while the new one booted (p99 +20 ms at
+# 20,000). A worker restarts itself only when its memory outgrows its share of the container's
+# limit (backend_api/worker.py), which without a leak is never; BENCHMARKS.md measures the
+# growth, and the kubelet's OOM kill remains the last bound.
+max_requests = 0
 
 # --- A read-only root filesystem --------------------------------------------------------------
 # /tmp is the only writable path (a memory-backed emptyDir): the worker heartbeat file lives
@@ -74,13 +74,12 @@ if os.environ.get("FORWARDED_ALLOW_IPS"):
     forwarded_allow_ips = os.environ["FORWARDED_ALLOW_IPS"]
 
 # --- Logs: JSON lines on stdout, as the app's own (backend_api/logs.py) -------------------------
+# The access log skips Python's logging: GunicornLogger writes each line directly (logs.py).
+logger_class = "backend_api.logs.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
 # The ConfigMap's LOG_LEVEL arrives as FLASK_LOG_LEVEL: one knob for the app and gunicorn.
 loglevel = log_level(os.environ.get("FLASK_LOG_LEVEL") or str(DEFAULTS["LOG_LEVEL"])).lower()
-# The message of an access line; JsonFormatter adds method, path, status, duration_ms,
-# request_id (from the X-Request-ID response header), ... as fields of their own.
-access_log_format = "%(r)s %(s)s"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -96,6 +95,5 @@ logconfig_dict = {
     "root": {"level": loglevel.upper(), "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
-        ACCESS_LOGGER: {"level": "INFO", "handlers": ["stdout"], "propagate": False},
     },
 }

@@ -52,6 +52,7 @@ class ServerSpec:
     shipped_config: bool = True
     # bench/wait_wsgi.py adds /wait (a 20 ms I/O wait) to the real app
     app_uri: str = "wait_wsgi:create_app()"
+    app_dir: Path = APP_DIR  # app/ of this checkout, or of an earlier commit (workers.py)
 
     def command(self, port: int) -> list[str]:
         bind = () if self.shipped_config else ("--bind", f"127.0.0.1:{port}")
@@ -207,7 +208,8 @@ def gunicorn(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
     base = {k: v for k, v in os.environ.items() if k not in GUNICORN_ENV}
     env = {
         **base,
-        "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(BENCH_DIR)]),
+        "PYTHONPATH": os.pathsep.join([str(spec.app_dir), str(BENCH_DIR)]),
+        "PYTHONUNBUFFERED": "1",  # as the image sets it: each log line is written at once
         "PORT": str(port),
         "FLASK_SECRET_KEY": SECRET,
         "HOME": str(workdir),  # gunicorn's control socket, when enabled, goes under $HOME
@@ -215,7 +217,7 @@ def gunicorn(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
     }
     # The shipped config is read from app/ as in the image; the bare run starts in an empty
     # directory so gunicorn does not pick up ./gunicorn.conf.py by default.
-    cwd = APP_DIR if spec.shipped_config else workdir
+    cwd = spec.app_dir if spec.shipped_config else workdir
     log = (workdir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
         [*pin(SERVER_CPU), *spec.command(port)],

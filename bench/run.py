@@ -411,13 +411,22 @@ def workers_section(results: workers.WorkerResults) -> tuple[list[str], list[Goa
             and ours.held == results.slow_connections,
         )
     )
-    before = next((k for k in results.normal if k.endswith("(before)")), None)
+    growth = results.rss_end_mib - results.rss_start_mib
+    lines += [
+        f"Memory of the shipped server (master + worker, RSS), which is not recycled by request "
+        f"count: {results.rss_start_mib:.1f} MiB after warm-up, {results.rss_end_mib:.1f} MiB "
+        f"after serving {results.requests_served:,} requests in the rounds above "
+        f"({growth:+.1f} MiB, {growth / max(results.requests_served, 1) * 1e5 * 1024:+.0f} KiB "
+        "per 100,000 requests).",
+        "",
+    ]
+    before = next((k for k in results.normal if k.startswith("before")), None)
     if before is not None:
         for path in (workers.API, workers.WAIT):
             a, b = workers.summary(results, shipped, path), workers.summary(results, before, path)
             goals.append(
                 Goal(
-                    f"(e) `{path}` c=64 vs the config before (1 gthread x 4)",
+                    f"(e) `{path}` c=64 vs the shipped config before ({before.split(':')[0]})",
                     f"req/s {a.rps / b.rps:.2f}x ({a.rps:,.0f} vs {b.rps:,.0f}); p99 "
                     f"{a.p99_ms / b.p99_ms:.2f}x ({a.p99_ms:.1f} vs {b.p99_ms:.1f} ms); "
                     f"{a.failures} errors",

@@ -8,6 +8,7 @@ CPU 0 as in load.py; the runs are interleaved round by round, and the goals use 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ ONE_CORE = {"CPU_LIMIT_MILLICORES": "1000"}
 API = "/api/v1/info"  # CPU-bound: no I/O at all
 WAIT = "/wait"  # I/O-bound: 20 ms of waiting (bench/wait_wsgi.py), as a database call
 ORDINARY_CONNECTIONS = 16
+# The last commit before the worker model changed (issue 10): "before" is app/ exactly as it
+# shipped then (1 gthread x 4, access log through logging, max_requests 20,000).
+BEFORE_COMMIT = "d20c073"
 
 
 def shipped() -> ServerSpec:
@@ -31,6 +35,19 @@ def shipped() -> ServerSpec:
 def no_access_log() -> ServerSpec:
     nolog = str(load.BENCH_DIR / "gunicorn_nolog.conf.py")
     return ServerSpec("shipped without the access log", ("--config", nolog), ONE_CORE, 1)
+
+
+def before(workdir: Path) -> ServerSpec:
+    """The shipped config and app of BEFORE_COMMIT, extracted from git into `workdir`."""
+    archive = subprocess.run(
+        ["git", "-C", str(load.ROOT), "archive", BEFORE_COMMIT, "app"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True, timeout=60)
+    label = f"before ({BEFORE_COMMIT}): 1 gthread x 4"
+    return ServerSpec(label, CONFIG, ONE_CORE, 1, app_dir=workdir / "app")
 
 
 def gthread(threads: int, note: str = "") -> ServerSpec:
@@ -69,6 +86,11 @@ class WorkerResults:
     rounds: int
     normal: dict[str, dict[str, list[Measurement]]]  # label -> path -> one run per round
     shipped_label: str
+    # The shipped server's process tree before and after the normal-load rounds: what a worker
+    # that is never recycled by request count grows by.
+    rss_start_mib: float
+    rss_end_mib: float
+    requests_served: int
 
 
 def rss_mib(pid: int) -> float:
@@ -93,27 +115,18 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
     slow_connections = 20 if smoke else 200
     normal_seconds = 1.0 if smoke else 5.0
     rounds = 1 if smoke else 3
-    attacked = (
-        [shipped()] if smoke else [shipped(), gthread(4, " (before)"), gthread(256), stock_gevent()]
-    )
-    loaded = (
-        [shipped(), load.bare()]
-        if smoke
-        else [
-            shipped(),
-            no_access_log(),
-            load.bare(),
-            gthread(4, " (before)"),
-            gthread(32),
-            stock_gevent(),
-        ]
-    )
     paths = (API,) if smoke else (API, WAIT)
 
     attacks = []
     normal: dict[str, dict[str, list[Measurement]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         workdir = Path(tmp)
+        if smoke:
+            attacked, loaded = [shipped()], [shipped(), load.bare()]
+        else:
+            old = before(workdir)
+            attacked = [shipped(), old, gthread(256), stock_gevent()]
+            loaded = [shipped(), no_access_log(), load.bare(), old, gthread(32), stock_gevent()]
         for spec in attacked:
             log(f"slow clients: {spec.label}, {slow_connections} connections")
             with load.gunicorn(spec, workdir) as server:
@@ -124,6 +137,8 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
             servers = [stack.enter_context(load.gunicorn(s, workdir)) for s in loaded]
             for server in servers:
                 load.warm_up(server, smoke)
+            ours = servers[0]
+            rss_start = rss_mib(ours.process.pid)
             for _ in range(rounds):
                 for server in servers:
                     for path in paths:
@@ -132,8 +147,19 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
                         runs = normal.setdefault(server.spec.label, {}).setdefault(path, [])
                         runs.append(load.load(server.port, path, 64, normal_seconds))
                         time.sleep(0.2)
+            rss_end = rss_mib(ours.process.pid)
+    served = sum(m.requests for runs in normal[ours.spec.label].values() for m in runs)
     return WorkerResults(
-        attack_seconds, slow_connections, attacks, normal_seconds, rounds, normal, shipped().label
+        attack_seconds,
+        slow_connections,
+        attacks,
+        normal_seconds,
+        rounds,
+        normal,
+        shipped().label,
+        rss_start,
+        rss_end,
+        served,
     )
 
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,8 +24,12 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    drained: threading.Event  # set when gunicorn's stdout reached its end
 
     def log_lines(self) -> list[str]:
+        """What gunicorn printed so far; everything, once it has exited."""
+        if self.process.poll() is not None:
+            self.drained.wait(timeout=10)
         return self.log.read_text().splitlines()
 
 
@@ -77,12 +82,24 @@ def gunicorn(app_uri: str, tmp_path: Path, **env: str) -> Iterator[Server]:
         **env,
     }
     command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app_uri]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APP_DIR, env=environ, stdout=output, stderr=subprocess.STDOUT
-        )
+    # stdout is a pipe, as under a container runtime (where writes of up to PIPE_BUF bytes
+    # are atomic), copied to the log file as it comes.
+    process = subprocess.Popen(
+        command, cwd=APP_DIR, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    drained = threading.Event()
+
+    def drain() -> None:
+        assert process.stdout is not None
+        with log.open("wb") as output:
+            while chunk := os.read(process.stdout.fileno(), 65536):
+                output.write(chunk)
+                output.flush()
+        drained.set()
+
+    threading.Thread(target=drain, daemon=True).start()
     try:
-        server = Server(process, port, log)
+        server = Server(process, port, log, drained)
 
         def ready() -> bool:
             assert process.poll() is None, "gunicorn exited:\n" + log.read_text()
@@ -97,3 +114,6 @@ def gunicorn(app_uri: str, tmp_path: Path, **env: str) -> Iterator[Server]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+        drained.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from served import GRACEFUL_TIMEOUT, SECRET, accepts_connections, get, gunicorn, wait_for
 
+from backend_api.worker import MEMORY_CHECK_EVERY
+
 
 def test_sigterm_lets_the_in_flight_request_finish_then_exits(tmp_path: Path) -> None:
     started = tmp_path / "slow-request-started"
@@ -59,3 +61,20 @@ def test_every_line_gunicorn_prints_is_json_and_requests_carry_their_id(tmp_path
     )
     # And the secret key is nowhere in the logs
     assert all(SECRET not in line for line in lines)
+
+
+def test_a_worker_over_its_memory_share_is_replaced_and_no_request_fails(tmp_path: Path) -> None:
+    # Given a worker whose memory is over its share of the (pretended 1 MiB) limit
+    with gunicorn("tiny_memory_wsgi:create_app()", tmp_path) as server:
+        # When it has served enough requests to check its memory, and more keep coming for 3 s
+        statuses = [get(server.port, "/api/v1/info")[0] for _ in range(MEMORY_CHECK_EVERY)]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            statuses.append(get(server.port, "/api/v1/info")[0])
+        lines = server.log_lines()
+    # Then every request was answered
+    assert set(statuses) == {200}
+    # And the worker said why it restarted, and a new worker took over
+    entries = [json.loads(line) for line in lines]
+    assert any("over its 0 MiB share of the memory limit" in e["message"] for e in entries)
+    assert len({e["pid"] for e in entries if e["logger"] == "gunicorn.access"}) >= 2
