@@ -16,19 +16,22 @@ from backend_api.serving import concurrency_from_env, env_int
 bind = f"0.0.0.0:{env_int(os.environ, 'PORT', 8000)}"
 
 # --- Workers --------------------------------------------------------------------------------
-# One worker process per core of the CPU limit, each an event loop (gevent): a connection costs
-# a greenlet and a socket, not a thread, while it waits for a slow or silent client, so slow
-# clients cannot starve the probes or the other clients. Measured side by side (BENCHMARKS.md,
-# "Slow clients"): with 4 threads (gthread, the previous setting) 4 connections that send half
-# a request head and go silent stop /livez and the kubelet would restart a healthy pod; more
-# threads only raise the count an attacker needs (256 threads: 200 slow connections still
-# halved the API's req/s and timed out probes) and cost p99 at normal load (the threads fight
-# over the GIL); a header-read timeout frees a thread only after the timeout, and probes on a
-# port of their own would keep the pod alive while its clients starve. gevent also serves an
-# I/O-bound API well: while a request waits on the database (psycopg 3 waits cooperatively
-# under gevent) the worker serves others. backend_api/worker.py adds what gunicorn's gevent
-# worker lacks: a cap on requests in the app, fairness between connections, a quick stop, and
-# JSON error pages.
+# One worker process per core of the CPU limit, each an event loop (gevent): a client that is
+# slow or silent while it sends its request costs a greenlet and a socket, not a thread, so it
+# cannot starve the probes or the other clients. The options, measured side by side
+# (BENCHMARKS.md section 5, 200 slowloris connections for 20 s, then c=64 without them):
+# - the previous 1 gthread x 4: no probe answered, 0 req/s for everyone else;
+# - more threads (1 gthread x 256) survives 200, but 257 connections would starve it again,
+#   and threads cost CPU-bound p99 at normal load (1 x 32: p99 3x ours, GIL contention);
+# - a header-read timeout (gunicorn has none; a thread would wait it out per connection) and
+#   probes on a port of their own would keep the pod alive while its clients starve;
+# - gunicorn's own gevent worker survives, but serves a fast client again and again while
+#   others wait (p99 6x ours, slowest probe 0.8 s), which worker.py fixes.
+# gevent also suits an I/O-bound API: while a request waits on the database (psycopg 3 waits
+# cooperatively under gevent) the worker serves others: a 20 ms wait at c=64 ran 6x the
+# req/s of 1 gthread x 4. backend_api/worker.py adds what gunicorn's gevent worker lacks: a cap
+# on requests in the app, bodies read before a request takes a slot, fairness, a quick stop,
+# JSON error pages and recycling by memory.
 worker_class = "backend_api.worker.Worker"
 # `threads`: requests one worker runs in the app at once (the others wait for a slot; the
 # probes do not). The database pool is sized from it (serving.concurrency_from_env).
@@ -48,7 +51,7 @@ timeout = 30
 # Longer than the 60 s idle timeout of the proxies usually in front (ingress-nginx, cloud load
 # balancers), so they close idle connections first; if gunicorn did, a request the proxy sends
 # on a connection that is closing at that moment would fail with a 502. Idle connections cost
-# a socket, not a thread, and on SIGTERM gunicorn closes them within a second.
+# a greenlet and a socket, and on SIGTERM the worker closes them after 2 s (worker.py).
 keepalive = 75
 
 # No recycling by request count (gunicorn's max_requests): with one worker per core, each

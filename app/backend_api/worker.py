@@ -3,7 +3,9 @@
 Why gevent at all is in gunicorn.conf.py (measured in BENCHMARKS.md). The changes:
 - At most ``threads`` requests run in the app at once (the contract of
   ``serving.concurrency_from_env``, from which the database pool is sized); the probes skip
-  that queue, so a slow database cannot make the kubelet restart a healthy pod.
+  that queue, so a slow database cannot make the kubelet restart a healthy pod. A request's
+  body (up to 64 KiB) is read before it takes a slot: a client that sends its body slowly
+  holds a greenlet, not a slot.
 - After each request the connection's greenlet yields: a client that answers fast would
   otherwise be served again and again while the others wait (p99 4x worse at c=64).
 - On shutdown, connections waiting for their next request are closed after a short linger
@@ -16,6 +18,7 @@ Why gevent at all is in gunicorn.conf.py (measured in BENCHMARKS.md). The change
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ from typing import Any, Final
 import gevent  # type: ignore[import-untyped]
 import gunicorn.util  # type: ignore[import-untyped]
 from gevent.lock import BoundedSemaphore  # type: ignore[import-untyped]
+from gunicorn.http.body import Body  # type: ignore[import-untyped]
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 
 # Served whatever the app is busy with: they are cheap and never wait on the database pool.
@@ -32,6 +36,9 @@ PROBE_PATHS: Final = frozenset({"/livez", "/readyz", "/startupz"})
 # How long a stopping worker keeps connections that wait for a request: a request a proxy
 # sent just before it saw the pod leave the endpoints still gets its answer.
 STOP_LINGER_SECONDS: Final = 2.0
+# Bodies up to this size are read before the request takes an app slot (larger ones stream
+# while it holds one): 1,000 connections then hold at most 64 MiB of bodies between them.
+BODY_PREFETCH_BYTES: Final = 64 * 1024
 MEMORY_CHECK_EVERY: Final = 1024  # requests between two reads of /proc/self/statm
 # A worker restarts past this share of the container's memory limit, split evenly between the
 # master and the workers: 256 MiB and one worker give each worker 102 MiB (it idles near 35).
@@ -58,6 +65,7 @@ class Worker(GeventWorker):  # type: ignore[misc]
         try:
             if req.path in PROBE_PATHS:
                 return super().handle_request(listener_name, req, sock, addr)
+            prefetch_body(req)
             with self.app_slots:
                 return super().handle_request(listener_name, req, sock, addr)
         finally:
@@ -103,6 +111,26 @@ class Worker(GeventWorker):  # type: ignore[misc]
         greenlet = self.waiting.get(timeout)
         if greenlet is not None:
             greenlet.throw(timeout)
+
+
+def prefetch_body(req: Any) -> None:
+    """Read up to BODY_PREFETCH_BYTES of the request's body now; the app reads the same
+    bytes (then any rest from the socket) through gunicorn's Body as before."""
+    if req.body is None:
+        return
+    head = req.body.read(BODY_PREFETCH_BYTES)
+    if head:
+        req.body = Body(_Prefetched(head, req.body))
+
+
+class _Prefetched:
+    """A reader for gunicorn's Body: the bytes read ahead, then the rest of the body."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self.head, self.rest = io.BytesIO(head), rest
+
+    def read(self, size: int) -> bytes:
+        return self.head.read(size) or bytes(self.rest.read(size))
 
 
 def memory_limit_bytes() -> int | None:

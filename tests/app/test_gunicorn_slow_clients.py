@@ -2,7 +2,10 @@
 cannot starve the probes or the other clients, and gunicorn's own error pages are JSON.
 Real sockets on 127.0.0.1; every wait is bounded and every socket closed."""
 
+import hashlib
+import http.client
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -58,6 +61,40 @@ def test_silent_clients_starve_neither_the_probes_nor_other_clients(tmp_path: Pa
                 pool.map(lambda _: get(server.port, "/api/v1/info", timeout=5), range(16))
             )
         assert {status for status, _, _ in answers} == {200}
+
+
+def test_clients_that_send_their_body_slowly_hold_no_request_slot(tmp_path: Path) -> None:
+    # Given a worker that runs 2 requests at once, and many clients that sent a request head
+    # announcing a body, then a tenth of it, then nothing
+    half_body = b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789"
+    with (
+        gunicorn("slow_wsgi:create_app()", tmp_path, GUNICORN_THREADS="2") as server,
+        half_sent_requests(server.port, 20, half_body),
+    ):
+        # Then other clients are still served at once, one after the other
+        for _ in range(5):
+            start = time.monotonic()
+            assert get(server.port, "/api/v1/info", timeout=KUBELET_PROBE_TIMEOUT_S)[0] == 200
+            assert time.monotonic() - start < KUBELET_PROBE_TIMEOUT_S
+
+
+@pytest.mark.parametrize("size", [0, 10, 64 * 1024, 64 * 1024 + 1, 300_000])
+def test_request_bodies_reach_the_app_whole(tmp_path: Path, size: int) -> None:
+    # Given bodies below, at and above what the worker reads before the app runs
+    body = os.urandom(size)
+    with gunicorn("slow_wsgi:create_app()", tmp_path) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            # When each is posted twice on one keep-alive connection
+            answers = []
+            for _ in range(2):
+                connection.request("POST", "/echo", body=body)
+                answers.append(json.loads(connection.getresponse().read()))
+        finally:
+            connection.close()
+    # Then the app read every byte, and the connection stayed usable
+    expected = {"length": size, "sha256": hashlib.sha256(body).hexdigest()}
+    assert answers == [expected, expected]
 
 
 def test_probes_skip_the_queue_when_every_request_slot_is_busy(tmp_path: Path) -> None:
