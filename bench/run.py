@@ -239,8 +239,8 @@ def load_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
         "",
         f"gunicorn on 127.0.0.1 (free ports), {pinning}. Load: {results.generator}, one thread, "
         f"keep-alive connections, {results.seconds:.0f} s per cell after a warm-up. The shipped "
-        "config logs every request as a JSON line (to a file here) and recycles workers "
-        "(`max_requests` in app/gunicorn.conf.py); gunicorn's defaults do neither.",
+        "config logs every request as a JSON line (to a file here); gunicorn's defaults do "
+        "not.",
         "",
         "| server | endpoint | c | req/s | p50 (ms) | p99 (ms) | errors |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -257,7 +257,8 @@ def load_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
     lines += [
         "",
         f"(b) Sweep at c={top}, same CPU allowance, shipped config with `WEB_CONCURRENCY`, "
-        "`GUNICORN_THREADS` (and `--worker-class sync`) overridden, one run each:",
+        "`GUNICORN_THREADS` (and `--worker-class`) overridden, one run each (ours = the shipped "
+        "worker class, x = requests in the app at once):",
         "",
         "| workers x threads | "
         + " | ".join(f"`{p}` req/s, p99 ms" for p in results.endpoints)
@@ -411,6 +412,22 @@ def workers_section(results: workers.WorkerResults) -> tuple[list[str], list[Goa
             and ours.held == results.slow_connections,
         )
     )
+    if results.costs:
+        before, ours = results.costs["before"], results.costs["shipped"]
+        lines += [
+            "(f) Per-request costs of the code alone (bench/costs.py: no server, no socket, "
+            "output to /dev/null, pinned to CPU 1; medians of 3 interleaved runs, each the best "
+            "of 5 timings): an access-log line through the logger gunicorn.conf.py configures, "
+            "and a request to `/api/v1/info` through the app's WSGI callable (request ids "
+            f"included); before = app/ of {workers.BEFORE_COMMIT}.",
+            "",
+            "| per request | before (us) | shipped (us) | shipped / before |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, title in (("access_line_us", "access-log line"), ("request_us", "app request")):
+            ratio = ours[key] / before[key]
+            lines.append(f"| {title} | {before[key]:.1f} | {ours[key]:.1f} | {ratio:.2f}x |")
+        lines.append("")
     growth = results.rss_end_mib - results.rss_start_mib
     lines += [
         f"Memory of the shipped server (master + worker, RSS), which is not recycled by request "

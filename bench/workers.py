@@ -8,7 +8,11 @@ CPU 0 as in load.py; the runs are interleaved round by round, and the goals use 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -91,10 +95,29 @@ class WorkerResults:
     rss_start_mib: float
     rss_end_mib: float
     requests_served: int
+    # "before" / "shipped" -> medians of bench/costs.py's microseconds, runs interleaved
+    costs: dict[str, dict[str, float]]
 
 
 def rss_mib(pid: int) -> float:
     return sum(load.status_kib(p, "VmRSS") for p in load.tree(pid)) / 1024
+
+
+def costs(app_dir: Path, rounds: int) -> list[dict[str, float]]:
+    """bench/costs.py in a fresh process per round, pinned like the servers."""
+    runs = []
+    for _ in range(rounds):
+        done = subprocess.run(
+            [*load.pin(load.SERVER_CPU), sys.executable, str(load.BENCH_DIR / "costs.py")],
+            cwd=app_dir,
+            env={**os.environ, "PYTHONPATH": str(app_dir)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    return runs
 
 
 def attack(server: load.Server, seconds: float, connections: int) -> Attack:
@@ -148,6 +171,12 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
                         runs.append(load.load(server.port, path, 64, normal_seconds))
                         time.sleep(0.2)
             rss_end = rss_mib(ours.process.pid)
+        cost_runs: dict[str, list[dict[str, float]]] = {}
+        if not smoke:
+            log("per-request costs: access line and app, before and shipped, interleaved")
+            for _ in range(3):
+                for label, app_dir in (("before", old.app_dir), ("shipped", load.APP_DIR)):
+                    cost_runs.setdefault(label, []).extend(costs(app_dir, 1))
     served = sum(m.requests for runs in normal[ours.spec.label].values() for m in runs)
     return WorkerResults(
         attack_seconds,
@@ -160,6 +189,10 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
         rss_start,
         rss_end,
         served,
+        {
+            label: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            for label, runs in cost_runs.items()
+        },
     )
 
 

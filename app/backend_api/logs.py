@@ -19,6 +19,7 @@ import select
 import sys
 import time
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote  # json.dumps's own C escaper
 from typing import Any, Final
 
 from flask import has_request_context, request
@@ -72,8 +73,12 @@ class GunicornLogger(Logger):  # type: ignore[misc]
     the image logs to stdout only.
     """
 
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        self.access_to_stdout = cfg.accesslog == "-"  # read once: cfg's attributes are slow
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        if self.cfg.accesslog == "-":
+        if self.access_to_stdout:
             micros = request_time.seconds * 1_000_000 + request_time.microseconds
             os.write(1, access_line(resp.status, getattr(resp, "sent", None), environ, micros))
 
@@ -93,34 +98,40 @@ def access_line(
     status: str | int, sent: int | None, environ: dict[str, Any], duration_us: int
 ) -> bytes:
     """One access-log line: the fields gunicorn's access record gave JsonFormatter, with its
-    message ("GET /path HTTP/1.1 200"); unknown values are left out rather than written "-"."""
+    message ("GET /path HTTP/1.1 200"); unknown values are left out rather than written "-".
+    The same text json.dumps would write, built without a dict walk (a third of the cost)."""
     code = str(status).split(None, 1)[0]
     method = environ.get("REQUEST_METHOD")
-    entry: dict[str, Any] = {
-        "time": _timestamp(time.time()),
-        "level": "info",
-        "logger": ACCESS_LOGGER,
-        "pid": os.getpid(),
+    text = {
         "message": f"{method} {environ.get('RAW_URI')} {environ.get('SERVER_PROTOCOL')} {code}",
         "method": method,
         "path": environ.get("PATH_INFO"),
         "query": environ.get("QUERY_STRING"),
-        "status": int(code) if code.isdigit() else code,
-        "duration_ms": duration_us / 1000,
-        "response_bytes": sent,
+    }
+    peer = {
         "remote_addr": environ.get("REMOTE_ADDR"),
         "user_agent": environ.get("HTTP_USER_AGENT"),
         "request_id": environ.get(ENVIRON_KEY),
     }
-    line = json.dumps({k: v for k, v in entry.items() if v is not None and v != ""})
-    if len(line) >= LINE_MAX_BYTES:  # characters: all ASCII, as json.dumps escapes the rest
-        for key in ("message", "path", "query", "user_agent"):
-            value = entry[key]
-            if isinstance(value, str):
-                entry[key] = value[:TRUNCATED_FIELD_CHARS]
-        entry["truncated"] = True
-        line = json.dumps({k: v for k, v in entry.items() if v is not None and v != ""})
-    return (line + "\n").encode()
+    numbers = (
+        f', "status": {code if code.isdigit() else _quote(code)}'
+        f', "duration_ms": {duration_us / 1000!r}'
+        + (f', "response_bytes": {sent}' if sent is not None else "")
+    )
+    head = (
+        f'{{"time": "{_timestamp(time.time())}", "level": "info", '
+        f'"logger": "{ACCESS_LOGGER}", "pid": {os.getpid()}'
+    )
+    line = head + _strings(text) + numbers + _strings(peer) + "}\n"
+    if len(line) > LINE_MAX_BYTES:  # characters: all ASCII, as _quote escapes the rest
+        cut = {k: v[:TRUNCATED_FIELD_CHARS] if isinstance(v, str) else v for k, v in text.items()}
+        peer["user_agent"] = (peer["user_agent"] or "")[:TRUNCATED_FIELD_CHARS]
+        line = head + _strings(cut) + numbers + _strings(peer) + ', "truncated": true}\n'
+    return line.encode()
+
+
+def _strings(fields: dict[str, Any]) -> str:
+    return "".join(f', "{key}": {_quote(value)}' for key, value in fields.items() if value)
 
 
 def configure_logger(logger: logging.Logger) -> None:

@@ -50,6 +50,7 @@ def test_access_line_has_every_documented_field() -> None:
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1
     entry = json.loads(line)
+    assert line == (json.dumps(entry) + "\n").encode()  # as json.dumps writes it, byte for byte
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry.pop("time"))
     assert entry.pop("pid") == os.getpid()
     assert entry == {

@@ -1,6 +1,7 @@
 """The shipped gunicorn.conf.py: what it derives from the pod's environment, and that gunicorn
 accepts it (`--check-config`)."""
 
+import json
 import os
 import runpy
 import subprocess
@@ -115,3 +116,27 @@ def test_gunicorn_check_config_passes() -> None:
     )
     # Then it succeeds without a word
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_the_master_imports_none_of_the_modules_the_workers_import_after_gevent_patches() -> None:
+    # gevent patches the standard library in each worker, after the fork; a module that
+    # gunicorn.conf.py (run in the master) imports keeps what it bound unpatched: psycopg
+    # picks a blocking wait at import, and each query would stall the whole worker.
+    code = (
+        "import json, runpy, sys; runpy.run_path('gunicorn.conf.py');"
+        "import backend_api.worker;"  # gunicorn loads the worker class in the master too
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('backend_api'))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(APP_DIR)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=APP_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = set(json.loads(done.stdout.splitlines()[-1]))
+    server_side = {"config", "logs", "request_id", "serving", "worker"}
+    assert imported == {"backend_api"} | {f"backend_api.{name}" for name in server_side}
