@@ -100,3 +100,42 @@ logconfig_dict = {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
     },
 }
+
+# --- Metrics (backend_api/metrics.py) ---------------------------------------------------------
+# On when the pod sets METRICS_PORT: the master empties PROMETHEUS_MULTIPROC_DIR and serves
+# /metrics from a thread of its own (a busy worker cannot delay a scrape); the workers write their
+# counters to that directory; the master counts the workers it replaces, and why. The module is
+# imported only then, and by the hooks, so a pod without metrics runs none of it.
+_metrics_server = None
+
+
+def when_ready(server):
+    global _metrics_server
+    if metrics_enabled:
+        from backend_api import metrics
+
+        _metrics_server = metrics.start_master(os.environ)
+
+
+def post_fork(server, worker):
+    if metrics_enabled:
+        from backend_api import metrics
+
+        metrics.close_server_in_worker(_metrics_server)
+
+
+def worker_exit(server, worker):
+    if metrics_enabled:
+        from backend_api import metrics
+
+        metrics.write_exit_reason(worker)
+
+
+def child_exit(server, worker):
+    if metrics_enabled:
+        from backend_api import metrics
+
+        metrics.record_exit(server, worker)
+
+
+metrics_enabled = bool(os.environ.get("METRICS_PORT"))

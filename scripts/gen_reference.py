@@ -37,6 +37,7 @@ OPTION_CLASSES = (
     "EgressRule",
     "Scheduling",
     "Migrations",
+    "Metrics",
 )
 
 

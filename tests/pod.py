@@ -82,6 +82,7 @@ class PodProcess:
     process: subprocess.Popen[bytes]
     port: int | None  # None: a container that serves nothing (an init container, a Job's)
     log_path: Path
+    metrics_port: int | None = None  # where gunicorn's master serves /metrics, when it does
 
     def url(self, path: str, port: int | None = None) -> str:
         return f"http://127.0.0.1:{port or self.port}{path}"
@@ -296,6 +297,8 @@ def start_pod(
 
     if port is not None:
         env["PORT"] = str(port)
+        if "METRICS_PORT" in env:
+            env["METRICS_PORT"] = str(_free_port())
 
     # Every namespace but the network (the test reaches the port on loopback) and, as root,
     # the user namespace (so setpriv below can really become the pod's user).
@@ -355,9 +358,9 @@ def start_pod(
         ]
     else:
         args += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
-    declared = [p["containerPort"] for p in container.get("ports", [])]
+    declared = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
     if port is None and declared:
-        (port,) = declared
+        port = declared["http"]
     if port is not None:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -369,4 +372,11 @@ def start_pod(
         process = subprocess.Popen(
             ["bwrap", *args, *command], stdout=log, stderr=subprocess.STDOUT, env={}
         )
-    return PodProcess(process, port, log_path)
+    metrics_port = int(env["METRICS_PORT"]) if "METRICS_PORT" in env else None
+    return PodProcess(process, port, log_path, metrics_port)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

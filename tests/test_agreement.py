@@ -50,12 +50,47 @@ def test_image_user_is_the_pod_user():
     )
 
 
-def test_image_exposes_the_port_the_construct_declares(documents):
-    (port,) = container(documents)["ports"]
+def test_image_exposes_the_ports_the_construct_declares(documents):
+    ports = [port["containerPort"] for port in container(documents)["ports"]]
 
     assert (
-        Image.from_dockerfile().exposed == [port["containerPort"]] == [flask_backend.DEFAULT_PORT]
+        Image.from_dockerfile().exposed
+        == ports
+        == [flask_backend.DEFAULT_PORT, flask_backend.DEFAULT_METRICS_PORT]
     )
+
+
+def test_metrics_port_dir_and_path_are_the_ones_the_app_serves(documents, tmp_path):
+    from backend_api import metrics as app_metrics
+
+    env = env_of(documents)
+    ports = {port["name"]: port["containerPort"] for port in container(documents)["ports"]}
+    mounts = {m["name"]: m["mountPath"] for m in container(documents)["volumeMounts"]}
+
+    assert env[app_metrics.PORT_ENV] == str(ports["metrics"])
+    assert env[app_metrics.DIR_ENV] == mounts["metrics"] == flask_backend.METRICS_DIR
+    assert app_metrics.PATH == flask_backend.METRICS_PATH
+    # The directory the pod mounts is emptied and served from by the app's own startup.
+    server = app_metrics.start_master(
+        {app_metrics.PORT_ENV: "0", app_metrics.DIR_ENV: str(tmp_path)}
+    )
+    try:
+        status = _get(server.server_port, app_metrics.PATH)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 200
+
+
+def _get(port: int, path: str) -> int:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def test_gunicorn_binds_the_port_and_graceful_timeout_the_manifest_passes(documents, monkeypatch):

@@ -70,7 +70,7 @@ def test_probes_named_in_the_manifest_answer_200_on_its_port(pod: PodProcess, ma
 def test_the_service_target_port_reaches_the_api(pod: PodProcess, manifests):
     container = container_of(manifests)
     service = by_kind(manifests, "Service")
-    (service_port,) = service["spec"]["ports"]
+    (service_port,) = (p for p in service["spec"]["ports"] if p["name"] == "http")
     (target,) = (p for p in container["ports"] if p["name"] == service_port["targetPort"])
     pod.wait_until_started(container["startupProbe"]["httpGet"]["path"])
 

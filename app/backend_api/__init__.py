@@ -8,6 +8,7 @@ bound (psycopg picks a blocking wait at import, which would stall a whole worker
 The app's modules are imported by ``create_app()``, in the worker.
 """
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.logger.setLevel(config.log_level(app.config["LOG_LEVEL"]))
 
     request_id.init_app(app)
+    if os.environ.get("METRICS_PORT"):
+        # Outermost, after the request ids: it times and counts the whole request.
+        from backend_api import metrics
+
+        metrics.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     app.register_blueprint(health.bp)

@@ -1,7 +1,10 @@
 """flask-backend: a cdk8s construct for a Flask API on Kubernetes, production-safe by default."""
 
 from flask_backend.backend import (
+    DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
+    METRICS_DIR,
+    METRICS_PATH,
     RUN_AS_GROUP,
     RUN_AS_USER,
     SECRETS_DIR,
@@ -9,6 +12,7 @@ from flask_backend.backend import (
     Autoscaling,
     EgressRule,
     FlaskBackend,
+    Metrics,
     Migrations,
     NetworkPolicyOptions,
     Probes,
@@ -18,7 +22,10 @@ from flask_backend.backend import (
 )
 
 __all__ = [
+    "DEFAULT_METRICS_PORT",
     "DEFAULT_PORT",
+    "METRICS_DIR",
+    "METRICS_PATH",
     "RUN_AS_GROUP",
     "RUN_AS_USER",
     "SECRETS_DIR",
@@ -26,6 +33,7 @@ __all__ = [
     "Autoscaling",
     "EgressRule",
     "FlaskBackend",
+    "Metrics",
     "Migrations",
     "NetworkPolicyOptions",
     "Probes",

@@ -32,11 +32,22 @@ RUN_AS_GROUP = 10001
 SECRETS_DIR = "/run/secrets"  # one read-only file per secret key; the app reads SECRETS_DIR
 TMP_DIR = "/tmp"  # noqa: S108 - the only writable path: a memory-backed emptyDir (gunicorn heartbeat)
 PORT_NAME = "http"
+# Prometheus metrics (app/backend_api/metrics.py): served by gunicorn's master on a port of their
+# own, from files the workers write to a memory-backed emptyDir.
+METRICS_PORT_NAME, METRICS_PATH, METRICS_DIR = "metrics", "/metrics", "/run/metrics"
+DEFAULT_METRICS_PORT = 9102
 CHECKSUM_ANNOTATION = "checksum/config"  # on the pod template: config changes roll the pods
 # Environment variables and volumes the backend itself sets; user input must not shadow them.
-RESERVED_ENV = ("PORT", "GRACEFUL_TIMEOUT", "SECRETS_DIR", "CPU_LIMIT_MILLICORES")
-TMP_VOLUME, SECRETS_VOLUME = "tmp", "secrets"
-RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME)
+RESERVED_ENV = (
+    "PORT",
+    "GRACEFUL_TIMEOUT",
+    "SECRETS_DIR",
+    "CPU_LIMIT_MILLICORES",
+    "METRICS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+TMP_VOLUME, SECRETS_VOLUME, METRICS_VOLUME = "tmp", "secrets", "metrics"
+RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME, METRICS_VOLUME)
 # The secret that keys checksum/config (see _config_checksum): Flask's session-signing key, which
 # must be long and random anyway. 32 characters: 128 bits as hex, more in any richer alphabet.
 CHECKSUM_KEY_SECRET = "SECRET_KEY"  # noqa: S105 - the name of a key, not a value
@@ -261,6 +272,49 @@ class Scheduling:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """Prometheus metrics on a port of their own, true under gunicorn (sums over every worker,
+    never reset by a worker restart; README: "Metrics").
+
+    The container gets a ``metrics`` port and a memory-backed emptyDir for the workers' metric
+    files; the Service gets a ``metrics`` port; the NetworkPolicy admits ``scrape_namespaces``
+    to that port only. On by default: a scrape costs the API nothing (the master serves it) and
+    the request path under 5% (BENCHMARKS.md), and a pod's workers restarting inside it is
+    invisible to Kubernetes without it.
+    """
+
+    port: int = DEFAULT_METRICS_PORT
+    """Port /metrics is served on (passed to the app as METRICS_PORT). Default: 9102."""
+    scrape_namespaces: tuple[str, ...] = ("monitoring",)
+    """Namespaces whose pods may reach the metrics port (with a NetworkPolicy); empty admits
+    none. Default: - ("monitoring",), where kube-prometheus-stack usually runs."""
+    service_monitor: bool = False
+    """Add a ServiceMonitor (monitoring.coreos.com/v1) for the Prometheus Operator; its CRD
+    must be installed first. Default: False (plain ``kubectl apply`` works on any cluster)."""
+    service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on the ServiceMonitor, to match a Prometheus's ``serviceMonitorSelector``
+    (kube-prometheus-stack: ``{"release": "<its release name>"}``). Default: - none."""
+    scrape_interval_seconds: int = 30
+    """How often Prometheus scrapes (the ServiceMonitor's interval). Default: 30."""
+    dir_size_mib: int = 16
+    """Size limit of the emptyDir holding the metric files (a few KiB per worker started since
+    the pod did; counted in the memory limit). Default: 16."""
+
+    def _validate(self) -> None:
+        v.int_in_range("metrics.port", self.port, 1, 65535)
+        v.require_type("metrics.scrape_namespaces", self.scrape_namespaces, (tuple, list))
+        for i, namespace in enumerate(self.scrape_namespaces):
+            v.dns_label(f"metrics.scrape_namespaces[{i}]", namespace)
+        v.require_type("metrics.service_monitor", self.service_monitor, bool)
+        for key, value in v.annotation_map(
+            "metrics.service_monitor_labels", self.service_monitor_labels
+        ).items():
+            v.label_value(f"metrics.service_monitor_labels[{key!r}]", value)
+        v.int_in_range("metrics.scrape_interval_seconds", self.scrape_interval_seconds, 1, 3600)
+        v.int_in_range("metrics.dir_size_mib", self.dir_size_mib, 1, 1024)
+
+
+@dataclass(frozen=True)
 class Migrations:
     """Schema migrations that run once per release, under plain ``kubectl apply`` and GitOps alike.
 
@@ -473,13 +527,13 @@ def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volum
         # Normalised first: '/tmp/', '/tmp/.' and '//tmp' are all /tmp. Above a backend path
         # ('/run', '/'), its mount point would have to be made inside the user's volume.
         mount = v.mount_path("volumes key", path)
-        for reserved in (TMP_DIR, SECRETS_DIR):
+        for reserved in (TMP_DIR, SECRETS_DIR, METRICS_DIR):
             inside = f"{mount}/".startswith(f"{reserved}/")
             above = f"{reserved}/".startswith(f"{mount.rstrip('/')}/")
             if inside or above:
                 raise ValueError(
-                    f"volumes key must be a path neither on, inside nor above {TMP_DIR} and "
-                    f"{SECRETS_DIR} (the backend mounts those), got {path!r}"
+                    f"volumes key must be a path neither on, inside nor above {TMP_DIR}, "
+                    f"{SECRETS_DIR} and {METRICS_DIR} (the backend mounts those), got {path!r}"
                 )
         if mount in by_path:
             raise ValueError(
@@ -566,6 +620,7 @@ class FlaskBackend(Construct):
         pod_annotations: Mapping[str, str] | None = None,
         volumes: Mapping[str, kplus.Volume] | None = None,
         migrations: Migrations | None = None,
+        metrics: Metrics | None = Metrics(),
     ) -> None:
         """
         :param image: Image pinned by tag or digest ("repo/api:1.4.2", "repo/api@sha256:…").
@@ -608,6 +663,8 @@ class FlaskBackend(Construct):
             or above /tmp and /run/secrets). Default: - none.
         :param migrations: Run schema migrations in a Job once per release, and hold new pods in
             an init container until the schema is at their head. Default: - none.
+        :param metrics: Prometheus metrics on their own port, optionally a ServiceMonitor; pass
+            None for none. Default: - ``Metrics()``.
         """
         # 1. Resolve and validate every input before any Kubernetes object exists, and before
         # joining the construct tree: a rejected call leaves the chart untouched, so the caller
@@ -682,6 +739,12 @@ class FlaskBackend(Construct):
         self.autoscaling = autoscaling
         self.network_policy_options = network_policy
         self.scheduling = scheduling or Scheduling()
+        self.metrics = metrics
+        if metrics is not None and metrics.port == self.port:
+            raise ValueError(
+                f"metrics.port must differ from port ({self.port}): scrapers are admitted to the "
+                f"metrics port only, got {metrics.port}"
+            )
         for argument, group, kind in (
             ("resources", self.resources, Resources),
             ("probes", self.probes, Probes),
@@ -689,6 +752,7 @@ class FlaskBackend(Construct):
             ("autoscaling", self.autoscaling, Autoscaling),
             ("network_policy", self.network_policy_options, NetworkPolicyOptions),
             ("scheduling", self.scheduling, Scheduling),
+            ("metrics", metrics, Metrics),
         ):
             if group is not None:
                 v.require_type(argument, group, kind)
@@ -712,6 +776,7 @@ class FlaskBackend(Construct):
             "GRACEFUL_TIMEOUT": str(self.shutdown.graceful_timeout_seconds),
             "SECRETS_DIR": SECRETS_DIR,
             "CPU_LIMIT_MILLICORES": str(v.INT32_MAX),
+            **self._metrics_env(),
         }
         env_sources = {
             "the backend": own_env,
@@ -763,6 +828,7 @@ class FlaskBackend(Construct):
                     ("NetworkPolicy", self.name),
                     ("NetworkPolicy", f"{self.name}-migrations"),
                     ("HorizontalPodAutoscaler", self.name),
+                    ("ServiceMonitor", self.name),
                 )
             ],
             argument="name",
@@ -813,6 +879,7 @@ class FlaskBackend(Construct):
         self.pod_disruption_budget = self._pod_disruption_budget()
         self.network_policy = self._network_policy()
         self.horizontal_pod_autoscaler = self._horizontal_pod_autoscaler()
+        self.service_monitor = self._service_monitor()
         self.migration_network_policy: cdk8s.ApiObject | None = None
         self.migration_job = self._migration_job() if self.migrations else None
 
@@ -880,8 +947,20 @@ class FlaskBackend(Construct):
         env = {
             "PORT": str(self.port),
             "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
+            **self._metrics_env(),
             **self.extra_env,
         }
+        ports = [kplus.ContainerPort(number=self.port, name=PORT_NAME)]
+        if self.metrics is not None:
+            metrics_dir = kplus.Volume.from_empty_dir(
+                self,
+                "metrics-volume",
+                METRICS_VOLUME,
+                medium=kplus.EmptyDirMedium.MEMORY,
+                size_limit=_mebibytes(self.metrics.dir_size_mib),
+            )
+            mounts.append(kplus.VolumeMount(path=METRICS_DIR, volume=metrics_dir))
+            ports.append(kplus.ContainerPort(number=self.metrics.port, name=METRICS_PORT_NAME))
         if secret is not None and secrets_as_env:
             env_from.append(kplus.Env.from_secret(secret))
         elif secret is not None:
@@ -923,7 +1002,7 @@ class FlaskBackend(Construct):
                     name=self.name,
                     image=self.image,
                     image_pull_policy=IMAGE_PULL_POLICIES[self.image_pull_policy],
-                    ports=[kplus.ContainerPort(number=self.port, name=PORT_NAME)],
+                    ports=ports,
                     env_from=env_from,
                     env_variables=env_values,
                     volume_mounts=mounts,
@@ -1031,21 +1110,67 @@ class FlaskBackend(Construct):
         return patches
 
     def _service(self) -> kplus.Service:
+        ports = [kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)]
+        patches = []
+        if self.metrics is not None:
+            # A ServiceMonitor finds pods through a Service port, by name.
+            ports.append(
+                kplus.ServicePort(
+                    port=self.metrics.port, target_port=self.metrics.port, name=METRICS_PORT_NAME
+                )
+            )
+            patches.append(
+                cdk8s.JsonPatch.replace("/spec/ports/1/targetPort", {"value": METRICS_PORT_NAME})
+            )
         service = kplus.Service(
             self,
             "service",
             metadata=self._metadata(self.name),
             type=kplus.ServiceType.CLUSTER_IP,
-            ports=[
-                kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)
-            ],
+            ports=ports,
         )
         # The selector in the one patch call (select_label would be a round trip per label).
         cdk8s.ApiObject.of(service).add_json_patch(
             cdk8s.JsonPatch.add("/spec/selector", dict(sorted(self.selector_labels.items()))),
             *_service_patches(),
+            *patches,
         )
         return service
+
+    def _metrics_env(self) -> dict[str, str]:
+        if self.metrics is None:
+            return {}
+        return {"METRICS_PORT": str(self.metrics.port), "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR}
+
+    def _service_monitor(self) -> cdk8s.ApiObject | None:
+        """The Prometheus Operator's ServiceMonitor, a plain ApiObject: the library ships without
+        generated bindings; the tests validate it against the CRD's schema and a real API
+        server."""
+        if self.metrics is None or not self.metrics.service_monitor:
+            return None
+        monitor = cdk8s.ApiObject(
+            self,
+            "service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, labels={**self.labels, **self.metrics.service_monitor_labels}
+            ),
+        )
+        spec = {
+            "selector": {"matchLabels": self.selector_labels},
+            "endpoints": [
+                {
+                    "port": METRICS_PORT_NAME,
+                    "path": METRICS_PATH,
+                    "interval": f"{self.metrics.scrape_interval_seconds}s",
+                    # A scrape answers in milliseconds (BENCHMARKS.md); more means a sick pod.
+                    "scrapeTimeout": f"{min(10, self.metrics.scrape_interval_seconds)}s",
+                }
+            ],
+        }
+        monitor.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        return monitor
 
     def _pod_disruption_budget(self) -> cdk8s.ApiObject | None:
         minimum = self.autoscaling.min_replicas if self.autoscaling else self.replicas
@@ -1072,10 +1197,19 @@ class FlaskBackend(Construct):
         ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
         if options.ingress_namespaces:
             ingress["from"] = [_namespace_peer(ns) for ns in options.ingress_namespaces]
+        rules = [ingress]
+        if self.metrics is not None and self.metrics.scrape_namespaces:
+            # Scrapers reach the metrics port only, never the API.
+            rules.append(
+                {
+                    "from": [_namespace_peer(ns) for ns in self.metrics.scrape_namespaces],
+                    "ports": [{"protocol": "TCP", "port": METRICS_PORT_NAME}],
+                }
+            )
         spec: dict[str, Any] = {
             "podSelector": {"matchLabels": self.selector_labels},
             "policyTypes": ["Ingress"],
-            "ingress": [ingress],
+            "ingress": rules,
         }
         if options.egress is not None:
             spec["policyTypes"].append("Egress")
@@ -1130,6 +1264,13 @@ class FlaskBackend(Construct):
         (app,) = pod["containers"]
         serving_only = ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle")
         base = {key: value for key, value in app.items() if key not in serving_only}
+        # Metrics are the server's: a one-off command neither serves nor writes them, and a
+        # metrics setting must not change the Job's name (and run the migrations again).
+        metrics_env = set(self._metrics_env())
+        base["env"] = [e for e in base.get("env", []) if e["name"] not in metrics_env]
+        base["volumeMounts"] = [
+            m for m in base.get("volumeMounts", []) if m["name"] != METRICS_VOLUME
+        ]
         wait = {
             **base,
             "name": MIGRATIONS_WAIT_CONTAINER,
@@ -1148,6 +1289,7 @@ class FlaskBackend(Construct):
             for key, value in pod.items()
             if key not in ("containers", "topologySpreadConstraints", "affinity")
         }
+        job_pod["volumes"] = [v for v in pod["volumes"] if v["name"] != METRICS_VOLUME]
         job_pod["containers"] = [
             {**base, "name": MIGRATIONS_CONTAINER, "command": [*self.migrations.command]}
         ]
