@@ -360,13 +360,14 @@ def workers_section(results: workers.WorkerResults) -> tuple[list[str], list[Goa
         "## 5. Slow clients and worker models",
         "",
         f"(d) Slow clients: ordinary load ({workers.ORDINARY_CONNECTIONS} keep-alive connections "
-        f"on `{workers.API}`) for {results.attack_seconds:.0f} s alone, then "
-        f"{results.attack_seconds:.0f} s more while {results.slow_connections} connections each "
+        f"on `{workers.API}`) in slices of {workers.SLICE_SECONDS:.0f} s: half of "
+        f"{results.attack_seconds:.0f} s alone, then {results.attack_seconds:.0f} s while "
+        f"{results.slow_connections} connections each "
         "send half a request head and one more header line every "
         f"{bench_slow.TRICKLE_INTERVAL_S:.0f} s, never the end (slowloris); meanwhile `/livez` "
         f"and `/readyz` are probed on new connections every {bench_slow.PROBE_INTERVAL_S} s "
-        f"with the kubelet's {bench_slow.PROBE_TIMEOUT_S:.0f} s timeout. RSS: the server's "
-        "process tree.",
+        f"with the kubelet's {bench_slow.PROBE_TIMEOUT_S:.0f} s timeout, then the other half "
+        "alone again; req/s are medians of the slices. RSS: the server's process tree.",
         "",
         "| server | slow connections held | probes answered in time | slowest probe (ms) "
         "| req/s alone | req/s under attack | share | RSS alone / under attack (MiB) |",

@@ -27,6 +27,7 @@ ONE_CORE = {"CPU_LIMIT_MILLICORES": "1000"}
 API = "/api/v1/info"  # CPU-bound: no I/O at all
 WAIT = "/wait"  # I/O-bound: 20 ms of waiting (bench/wait_wsgi.py), as a database call
 ORDINARY_CONNECTIONS = 16
+SLICE_SECONDS = 5.0  # ordinary load is measured in slices this long (medians)
 # The last commit before the worker model changed (issue 10): "before" is app/ exactly as it
 # shipped then (1 gthread x 4, access log through logging, max_requests 20,000).
 BEFORE_COMMIT = "d20c073"
@@ -70,8 +71,8 @@ def stock_gevent() -> ServerSpec:
 class Attack:
     label: str
     held: int
-    before: Measurement
-    during: Measurement
+    before: Summary  # medians of the slices alone, before and after the attack
+    during: Summary  # medians of the slices under attack
     probes: slowclients.ProbeLog
     rss_before_mib: float
     rss_during_mib: float
@@ -121,16 +122,33 @@ def costs(app_dir: Path, rounds: int) -> list[dict[str, float]]:
 
 
 def attack(server: load.Server, seconds: float, connections: int) -> Attack:
-    """Ordinary load alone, then the same load with slowloris connections held and probes."""
-    before = load.load(server.port, API, ORDINARY_CONNECTIONS, seconds)
+    """Ordinary load in slices: alone, then while slowloris connections are held for
+    `seconds` (and the probes run), then alone again. Slices before and after bracket the
+    attack, so a slow minute of the shared machine weighs on both sides."""
+    slices = max(1, round(seconds / SLICE_SECONDS))
+    slice_s = seconds / slices
+
+    def ordinary() -> Measurement:
+        return load.load(server.port, API, ORDINARY_CONNECTIONS, slice_s)
+
+    alone = [ordinary() for _ in range(max(1, slices // 2))]
     rss_before = rss_mib(server.process.pid)
     probes = slowclients.ProbeLog()
     with slowclients.slow_headers(server.port, connections) as held:
         prober = slowclients.probe_during(server.port, seconds, probes)
-        during = load.load(server.port, API, ORDINARY_CONNECTIONS, seconds)
+        during = [ordinary() for _ in range(slices)]
         rss_during = rss_mib(server.process.pid)
         prober.join(timeout=seconds + 10)
-    return Attack(server.spec.label, held, before, during, probes, rss_before, rss_during)
+    alone += [ordinary() for _ in range(max(1, slices // 2))]
+    return Attack(
+        server.spec.label,
+        held,
+        load.summarize(alone),
+        load.summarize(during),
+        probes,
+        rss_before,
+        rss_during,
+    )
 
 
 def run(smoke: bool, log: Log = print) -> WorkerResults:

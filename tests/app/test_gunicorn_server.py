@@ -1,6 +1,7 @@
 """Real gunicorn with the shipped gunicorn.conf.py, on 127.0.0.1: graceful shutdown on SIGTERM
 and the JSON log lines it prints. Every wait is bounded; the process is always killed."""
 
+import http.client
 import json
 import signal
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from served import GRACEFUL_TIMEOUT, SECRET, accepts_connections, get, gunicorn, wait_for
 
-from backend_api.worker import MEMORY_CHECK_EVERY
+from backend_api.worker import MEMORY_CHECK_EVERY, STOP_LINGER_SECONDS
 
 
 def test_sigterm_lets_the_in_flight_request_finish_then_exits(tmp_path: Path) -> None:
@@ -78,3 +79,20 @@ def test_a_worker_over_its_memory_share_is_replaced_and_no_request_fails(tmp_pat
     entries = [json.loads(line) for line in lines]
     assert any("over its 0 MiB share of the memory limit" in e["message"] for e in entries)
     assert len({e["pid"] for e in entries if e["logger"] == "gunicorn.access"}) >= 2
+
+
+def test_sigterm_closes_idle_keep_alive_connections_after_a_short_linger(tmp_path: Path) -> None:
+    # Given a long graceful timeout and a client that keeps its connection open after a request
+    with gunicorn("backend_api:create_app()", tmp_path, GRACEFUL_TIMEOUT="20") as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("GET", "/livez")
+            assert connection.getresponse().read()
+            # When gunicorn receives SIGTERM
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            # Then it exits once the idle connection is closed, not at the graceful timeout
+            assert server.process.wait(timeout=25) == 0
+            assert time.monotonic() - signalled < STOP_LINGER_SECONDS + 3
+        finally:
+            connection.close()
