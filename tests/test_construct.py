@@ -338,9 +338,10 @@ def test_root_filesystem_is_read_only_and_only_memory_emptydirs_are_writable() -
     # When the mounts not marked read-only are collected
     writable = [m for m in container(documents)["volumeMounts"] if not m.get("readOnly")]
 
-    # Then the root filesystem is read-only and only /tmp, in memory and bounded, is writable
+    # Then the root filesystem is read-only and only /tmp and the metrics files, in memory and
+    # bounded, are writable
     assert container(documents)["securityContext"]["readOnlyRootFilesystem"] is True
-    assert [m["mountPath"] for m in writable] == [TMP_DIR]
+    assert [m["mountPath"] for m in writable] == [TMP_DIR, "/run/metrics"]
     for mount in writable:
         assert volumes[mount["name"]]["emptyDir"]["medium"] == "Memory"
         assert volumes[mount["name"]]["emptyDir"]["sizeLimit"] == "16Mi"
@@ -460,7 +461,7 @@ def test_no_secret_means_no_secret_volume() -> None:
     built, documents = backend()
 
     assert "Secret" not in kinds(documents)
-    assert set(volumes_by_name(documents)) == {"tmp"}
+    assert set(volumes_by_name(documents)) == {"tmp", "metrics"}
     assert "SECRETS_DIR" not in env_of(documents)
     assert built.secret is None
 
@@ -643,7 +644,10 @@ def test_startup_readiness_and_liveness_probe_distinct_paths_on_the_app_port() -
     ]
     assert len({g["path"] for g in gets}) == 3
     assert {g["port"] for g in gets} == {DEFAULT_PORT}
-    assert app["ports"] == [{"containerPort": DEFAULT_PORT, "name": "http"}]
+    assert app["ports"] == [
+        {"containerPort": DEFAULT_PORT, "name": "http"},
+        {"containerPort": 9102, "name": "metrics"},
+    ]
 
 
 def test_startup_probe_gives_a_slow_boot_its_threshold() -> None:
@@ -657,7 +661,7 @@ def test_custom_port_reaches_container_probes_and_app() -> None:
     documents = manifests(port=9000)
     app = container(documents)
 
-    assert app["ports"] == [{"containerPort": 9000, "name": "http"}]
+    assert app["ports"][0] == {"containerPort": 9000, "name": "http"}
     assert {app[f"{k}Probe"]["httpGet"]["port"] for k in ("startup", "readiness", "liveness")} == {
         9000
     }
@@ -711,14 +715,17 @@ def test_service_is_cluster_ip_with_a_port_named_http_targeting_the_pod_port_by_
     service = by_kind(manifests(), "Service")
 
     assert service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http"},
+        {"name": "metrics", "port": 9102, "targetPort": "metrics"},
+    ]
     assert service["spec"]["selector"] == SELECTOR
 
 
 def test_service_port_can_be_changed() -> None:
     service = by_kind(manifests(service_port=8080), "Service")
 
-    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+    assert service["spec"]["ports"][0] == {"name": "http", "port": 8080, "targetPort": "http"}
 
 
 def test_service_host_and_url_name_the_service_in_its_namespace() -> None:
@@ -779,7 +786,7 @@ def test_autoscaling_adds_an_hpa_and_leaves_replicas_to_it() -> None:
 
 
 def test_network_policy_admits_only_the_http_port_from_anywhere_and_leaves_egress_open() -> None:
-    policy = by_kind(manifests(), "NetworkPolicy")
+    policy = by_kind(manifests(metrics=None), "NetworkPolicy")
 
     assert policy["spec"] == {
         "podSelector": {"matchLabels": SELECTOR},
@@ -788,10 +795,28 @@ def test_network_policy_admits_only_the_http_port_from_anywhere_and_leaves_egres
     }
 
 
+def test_network_policy_admits_the_monitoring_namespace_to_the_metrics_port_only() -> None:
+    policy = by_kind(manifests(), "NetworkPolicy")
+
+    assert policy["spec"]["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": "http"}]},
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": "metrics"}],
+        },
+    ]
+
+
 def test_ingress_namespaces_narrow_who_reaches_the_http_port() -> None:
     options = NetworkPolicyOptions(ingress_namespaces=("frontend", "monitoring"))
 
-    policy = by_kind(manifests(network_policy=options), "NetworkPolicy")
+    policy = by_kind(manifests(network_policy=options, metrics=None), "NetworkPolicy")
 
     assert policy["spec"]["ingress"] == [
         {

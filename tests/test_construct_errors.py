@@ -346,14 +346,25 @@ def test_env_keys_must_be_c_identifiers() -> None:
     assert message == "env key must be a C identifier, got 'FEATURE-FLAGS'"
 
 
-@pytest.mark.parametrize("key", ["PORT", "GRACEFUL_TIMEOUT", "SECRETS_DIR", "CPU_LIMIT_MILLICORES"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PORT",
+        "GRACEFUL_TIMEOUT",
+        "SECRETS_DIR",
+        "CPU_LIMIT_MILLICORES",
+        "METRICS_PORT",
+        "PROMETHEUS_MULTIPROC_DIR",
+    ],
+)
 def test_env_must_not_shadow_what_the_backend_sets(key: str) -> None:
     # These carry the contract with the app: overriding PORT would point the probes elsewhere.
     message = rejected(ValueError, env={key: "1"})
 
     assert message == (
         "env key must not be one the backend sets "
-        f"(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES), got {key!r}"
+        "(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, METRICS_PORT, "
+        f"PROMETHEUS_MULTIPROC_DIR), got {key!r}"
     )
 
 
@@ -618,12 +629,13 @@ def test_extra_volumes_need_an_absolute_path(path: str) -> None:
     assert message == f"volumes key must be an absolute path, got {path!r}"
 
 
-@pytest.mark.parametrize("name", ["tmp", "secrets"])
+@pytest.mark.parametrize("name", ["tmp", "secrets", "metrics"])
 def test_extra_volumes_must_not_reuse_the_backend_volume_names(name: str) -> None:
     message = rejected(ValueError, volumes={"/data": volume_elsewhere(name)})
 
     assert message == (
-        f"volumes['/data'] name must not be one the backend uses (tmp, secrets), got {name!r}"
+        "volumes['/data'] name must not be one the backend uses (tmp, secrets, metrics), "
+        f"got {name!r}"
     )
 
 
@@ -791,8 +803,8 @@ def test_image_digest_must_be_a_real_algorithm_of_its_length(digest: str, expect
 
 
 RESERVED_PATH_RULE = (
-    "volumes key must be a path neither on, inside nor above /tmp and /run/secrets "
-    "(the backend mounts those)"
+    "volumes key must be a path neither on, inside nor above /tmp, /run/secrets and "
+    "/run/metrics (the backend mounts those)"
 )
 
 
@@ -809,6 +821,8 @@ RESERVED_PATH_RULE = (
         "/run/secrets/",
         "/run//secrets",
         "/run/secrets/extra",
+        "/run/metrics",
+        "/run/metrics/x",
         "/tmp/cache",
         "/run",
         "/",

@@ -64,7 +64,8 @@ def test_two_backends_admin_api_has_one_pod_no_budget_and_admits_only_ops(run_ex
 
     assert objects["Deployment", "admin-api", "apis"]["spec"]["replicas"] == 1
     assert ("PodDisruptionBudget", "admin-api", "apis") not in objects
-    (ingress,) = objects["NetworkPolicy", "admin-api", "apis"]["spec"]["ingress"]
+    ingress, scrapers = objects["NetworkPolicy", "admin-api", "apis"]["spec"]["ingress"]
+    assert scrapers["ports"] == [{"protocol": "TCP", "port": "metrics"}]
     assert ingress["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}
     ]

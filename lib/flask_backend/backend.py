@@ -947,9 +947,17 @@ class FlaskBackend(Construct):
         env = {
             "PORT": str(self.port),
             "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
-            **self._metrics_env(),
             **self.extra_env,
         }
+        if secret is not None and secrets_as_env:
+            env_from.append(kplus.Env.from_secret(secret))
+        elif secret is not None:
+            env["SECRETS_DIR"] = SECRETS_DIR
+            volume = kplus.Volume.from_secret(
+                self, "secret-volume", secret, name=SECRETS_VOLUME, default_mode=0o440
+            )
+            mounts.append(kplus.VolumeMount(path=SECRETS_DIR, volume=volume, read_only=True))
+        mounts += [kplus.VolumeMount(path=p, volume=vol) for p, vol in self.extra_volumes.items()]
         ports = [kplus.ContainerPort(number=self.port, name=PORT_NAME)]
         if self.metrics is not None:
             metrics_dir = kplus.Volume.from_empty_dir(
@@ -961,15 +969,7 @@ class FlaskBackend(Construct):
             )
             mounts.append(kplus.VolumeMount(path=METRICS_DIR, volume=metrics_dir))
             ports.append(kplus.ContainerPort(number=self.metrics.port, name=METRICS_PORT_NAME))
-        if secret is not None and secrets_as_env:
-            env_from.append(kplus.Env.from_secret(secret))
-        elif secret is not None:
-            env["SECRETS_DIR"] = SECRETS_DIR
-            volume = kplus.Volume.from_secret(
-                self, "secret-volume", secret, name=SECRETS_VOLUME, default_mode=0o440
-            )
-            mounts.append(kplus.VolumeMount(path=SECRETS_DIR, volume=volume, read_only=True))
-        mounts += [kplus.VolumeMount(path=p, volume=vol) for p, vol in self.extra_volumes.items()]
+            env.update(self._metrics_env())
         env_values = {k: _env_value(value) for k, value in env.items()}
         env_values["CPU_LIMIT_MILLICORES"] = _cpu_limit_env()
 
