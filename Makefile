@@ -32,6 +32,7 @@ bench: $(STAMP) control-plane
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/database.py
 	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/metrics.py
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
