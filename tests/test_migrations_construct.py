@@ -10,6 +10,7 @@ import pytest
 from flask_backend import FlaskBackend, Migrations
 from tests.support import FAKE_SECRETS, by_kind, container, pod_spec, synth, validate_strict
 
+METRICS_ENV = {"METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"}
 IMAGE = "registry.example.com/team/api:1.4.2"
 
 
@@ -41,16 +42,37 @@ def test_the_job_runs_the_migration_command_in_the_app_image():
     assert job_of(documents)["spec"]["template"]["spec"]["restartPolicy"] == "Never"
 
 
+def without_metrics(container_or_pod: dict) -> dict:
+    """What a one-off command shares with the app: all but the metrics the server serves."""
+    trimmed = dict(container_or_pod)
+    if "env" in trimmed:
+        trimmed["env"] = [e for e in trimmed["env"] if e["name"] not in METRICS_ENV]
+    for field in ("volumeMounts", "volumes"):
+        if field in trimmed:
+            trimmed[field] = [v for v in trimmed[field] if v["name"] != "metrics"]
+    return trimmed
+
+
 def test_the_job_has_the_app_containers_config_secrets_hardening_and_resources():
     documents = backend_documents()
-    app, migrate = container(documents), job_container(documents)
+    app, migrate = without_metrics(container(documents)), job_container(documents)
 
     for field in ("env", "envFrom", "volumeMounts", "securityContext", "resources"):
         assert migrate[field] == app[field], field
     job_pod, app_pod = job_of(documents)["spec"]["template"]["spec"], pod_spec(documents)
     for field in ("securityContext", "serviceAccountName", "automountServiceAccountToken"):
         assert job_pod[field] == app_pod[field], field
-    assert job_pod["volumes"] == app_pod["volumes"]
+    assert job_pod["volumes"] == without_metrics(app_pod)["volumes"]
+
+
+def test_migrations_get_no_metrics_env_or_volume():
+    documents = backend_documents()
+    migrate = job_container(documents)
+    job_pod = job_of(documents)["spec"]["template"]["spec"]
+
+    assert not {e["name"] for e in migrate["env"]} & METRICS_ENV
+    assert "metrics" not in {v["name"] for v in job_pod["volumes"]}
+    assert "metrics" in {v["name"] for v in pod_spec(documents)["volumes"]}
     assert migrate["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert job_pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
 
@@ -127,7 +149,7 @@ def test_app_pods_wait_for_the_schema_in_an_init_container():
         "300",
     ]
     for field in ("image", "env", "envFrom", "volumeMounts", "securityContext", "resources"):
-        assert wait[field] == app[field], field
+        assert wait[field] == without_metrics(app)[field], field
 
 
 def test_argo_cd_updates_the_deployment_after_the_job():

@@ -43,7 +43,7 @@ def test_image_runs_gunicorn_from_app_as_uid_10001_on_port_8000() -> None:
     lines = instructions()
     assert "WORKDIR /app" in lines
     assert "USER 10001:10001" in lines
-    assert "EXPOSE 8000" in lines
+    assert "EXPOSE 8000 9102" in lines  # the API, and /metrics (backend_api/metrics.py)
     assert (
         lines[-1] == 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "backend_api:create_app()"]'
     )
