@@ -209,13 +209,24 @@ def close_server_in_worker(server: ThreadingWSGIServer | None) -> None:
 def write_exit_reason(worker: Any) -> None:
     """gunicorn's worker_exit, in the worker as it leaves (not reached when a signal kills
     it): tell the master why, in a file next to the metrics."""
-    if worker.nr >= worker.max_requests or getattr(worker, "recycling", False):
+    if worker.nr >= worker.max_requests or _over_memory_budget(worker):
         reason = RECYCLED
     elif worker.alive:
         reason = ERROR  # it left its loop without being asked
     else:
         reason = "stopped"
     Path(os.environ[DIR_ENV], f"{worker.pid}.exit").write_text(reason)
+
+
+def _over_memory_budget(worker: Any) -> bool:
+    """Whether the worker left because it outgrew its memory share (backend_api/worker.py):
+    it is still that big as it exits."""
+    budget = getattr(worker, "memory_budget", None)
+    if budget is None:
+        return False
+    from backend_api.worker import rss_bytes
+
+    return bool(rss_bytes() > budget)
 
 
 def init_app(app: Flask) -> None:
