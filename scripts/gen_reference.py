@@ -36,6 +36,11 @@ OPTION_CLASSES = (
     "NetworkPolicyOptions",
     "EgressRule",
     "Scheduling",
+    "Ingress",
+    "HttpRoute",
+    "GatewayRef",
+    "EnvFrom",
+    "ExtraContainer",
 )
 
 

@@ -346,14 +346,25 @@ def test_env_keys_must_be_c_identifiers() -> None:
     assert message == "env key must be a C identifier, got 'FEATURE-FLAGS'"
 
 
-@pytest.mark.parametrize("key", ["PORT", "GRACEFUL_TIMEOUT", "SECRETS_DIR", "CPU_LIMIT_MILLICORES"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PORT",
+        "GRACEFUL_TIMEOUT",
+        "SECRETS_DIR",
+        "CPU_LIMIT_MILLICORES",
+        "CPU_REQUEST_MILLICORES",
+        "MAX_REQUEST_BYTES",
+    ],
+)
 def test_env_must_not_shadow_what_the_backend_sets(key: str) -> None:
     # These carry the contract with the app: overriding PORT would point the probes elsewhere.
     message = rejected(ValueError, env={key: "1"})
 
     assert message == (
         "env key must not be one the backend sets "
-        f"(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES), got {key!r}"
+        "(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, CPU_REQUEST_MILLICORES, "
+        f"MAX_REQUEST_BYTES), got {key!r}"
     )
 
 
