@@ -84,7 +84,27 @@ SETTINGS = (
         "External Secrets); no Secret is emitted (default: none)",
     ),
     Setting("env-file", "dotenv file with settings and secret values, e.g. .env (default: none)"),
+    Setting(
+        "profile",
+        "dev: one replica, smaller requests, IfNotPresent, ENVIRONMENT=development, for a local "
+        "kind/minikube cluster; prod: the production defaults (default: prod)",
+        "prod",
+    ),
 )
+
+# What a profile changes: the defaults of some settings (a flag, the environment or the env file
+# still win) and the backend's resource requests. prod is the plain defaults.
+PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
+    "dev": {
+        "replicas": "1",  # one pod: no PodDisruptionBudget either
+        "image-pull-policy": "IfNotPresent",  # an image built and loaded locally
+        "environment": "development",
+    },
+    "prod": {},
+}
+# Requests of a dev pod: a laptop cluster schedules it next to everything else. The limits stay
+# those of prod, so the app runs as it will in production (one worker per core of the limit).
+DEV_REQUESTS = {"cpu_request_millicores": 50, "memory_request_mib": 128}
 
 
 class SettingError(ValueError):
@@ -109,6 +129,7 @@ class Tier:
     secrets: dict[str, str] | None = field(repr=False)  # a repr ends up in logs and tracebacks
     existing_secret: str | None
     generated_secret_key: bool
+    profile: str = "prod"
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -179,11 +200,15 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     """Flags, then the environment, then the env file, then defaults. Pure: no cdk8s here."""
     env_file = args.env_file or environ.get("ENV_FILE")
     source = {**(read_env_file(env_file) if env_file else {}), **environ}
+    profile = args.profile or source.get("PROFILE") or "prod"
+    if profile not in PROFILE_DEFAULTS:
+        raise SettingError(f"profile must be one of {', '.join(PROFILE_DEFAULTS)}, got {profile!r}")
 
     def get(flag: str) -> str | None:
         setting = next(s for s in SETTINGS if s.flag == flag)
         value = getattr(args, flag.replace("-", "_"))
-        value = value if value is not None else source.get(setting.env, setting.default)
+        default = PROFILE_DEFAULTS[profile].get(flag, setting.default)
+        value = value if value is not None else source.get(setting.env, default)
         if value is not None:
             refuse_control_characters(flag, value)  # before any check that would show it
         return value
@@ -230,6 +255,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         secrets=None if existing_secret else secret_values,
         existing_secret=existing_secret,
         generated_secret_key=generated,
+        profile=profile,
     )
 
 
@@ -326,7 +352,7 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend
+    from flask_backend import Autoscaling, FlaskBackend, Resources
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
@@ -346,6 +372,7 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         config=tier.config,
         secrets=tier.secrets,
         existing_secret=tier.existing_secret,
+        resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
         part_of="three-tier-app",
     )
     return app
