@@ -85,6 +85,15 @@ SETTINGS = (
     ),
     Setting("env-file", "dotenv file with settings and secret values, e.g. .env (default: none)"),
     Setting(
+        "ingress-host",
+        "host name of an Ingress to the Service, e.g. api.example.com (default: none, no Ingress)",
+    ),
+    Setting(
+        "tls-secret",
+        "name of the kubernetes.io/tls Secret for --ingress-host, e.g. made by cert-manager "
+        "(default: none, plain HTTP)",
+    ),
+    Setting(
         "profile",
         "dev: one replica, smaller requests, IfNotPresent, ENVIRONMENT=development, for a local "
         "kind/minikube cluster; prod: the production defaults (default: prod)",
@@ -130,6 +139,8 @@ class Tier:
     existing_secret: str | None
     generated_secret_key: bool
     profile: str = "prod"
+    ingress_host: str | None = None
+    tls_secret: str | None = None
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -242,7 +253,12 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         )
     if existing_secret is None and "DATABASE_URL" in secret_values:
         check_database_url(secret_values["DATABASE_URL"])
-    from flask_backend.validation import dns_label
+    from flask_backend.validation import dns_label, dns_subdomain, host_name
+
+    ingress_host = get("ingress-host") or None
+    tls_secret = get("tls-secret") or None
+    if tls_secret is not None and ingress_host is None:
+        raise SettingError("tls-secret needs ingress-host: it is the certificate of that host")
 
     return Tier(
         image=image,
@@ -256,6 +272,8 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         existing_secret=existing_secret,
         generated_secret_key=generated,
         profile=profile,
+        ingress_host=None if ingress_host is None else host_name("ingress-host", ingress_host),
+        tls_secret=None if tls_secret is None else dns_subdomain("tls-secret", tls_secret),
     )
 
 
@@ -352,7 +370,7 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend, Resources
+    from flask_backend import Autoscaling, FlaskBackend, Ingress, Resources
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
@@ -373,6 +391,9 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         secrets=tier.secrets,
         existing_secret=tier.existing_secret,
         resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
+        ingress=Ingress(host=tier.ingress_host, tls_secret=tier.tls_secret)
+        if tier.ingress_host
+        else None,
         part_of="three-tier-app",
     )
     return app

@@ -57,3 +57,41 @@ def test_an_unknown_profile_is_refused(monkeypatch, capsys, tmp_path, profile: s
     message = refused(monkeypatch, capsys, tmp_path, f"--profile={profile}")
 
     assert message == f"profile must be one of dev, prod, got {profile!r}"
+
+
+# -- --ingress-host, --tls-secret ----------------------------------------------------------------
+
+
+def test_ingress_host_adds_an_ingress_to_the_service(tmp_path: Path) -> None:
+    documents = synth(tmp_path, "--ingress-host", "api.example.com", TLS_SECRET="api-tls")
+
+    spec = by_kind(documents, "Ingress")["spec"]
+    assert spec["rules"][0]["host"] == "api.example.com"
+    assert spec["tls"] == [{"hosts": ["api.example.com"], "secretName": "api-tls"}]
+
+
+def test_no_ingress_by_default(tmp_path: Path) -> None:
+    assert not [d for d in synth(tmp_path) if d["kind"] == "Ingress"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--ingress-host", "10.0.0.1"],
+            "ingress-host must be a DNS name like 'api.example.com' or '*.example.com' "
+            "(lowercase letters, digits, '-' and '.', not an IP address), got '10.0.0.1'",
+        ),
+        (
+            ["--ingress-host", "api.example.com", "--tls-secret", "Api_TLS"],
+            "tls-secret must be a DNS subdomain of at most 253 characters (lowercase letters, "
+            "digits, '-' and '.'), got 'Api_TLS'",
+        ),
+        (
+            ["--tls-secret", "api-tls"],
+            "tls-secret needs ingress-host: it is the certificate of that host",
+        ),
+    ],
+)
+def test_bad_ingress_settings_are_refused(monkeypatch, capsys, tmp_path, argv, message) -> None:
+    assert refused(monkeypatch, capsys, tmp_path, *argv) == message

@@ -179,10 +179,13 @@ def test_a_backend_without_cpu_limit_is_admitted(control_plane: ControlPlane, tm
 
 
 def test_the_dev_profile_applies_in_one_pass(control_plane: ControlPlane, tmp_path: Path):
-    dist = synth(tmp_path / "dist", PROFILE="dev", NAMESPACE="dev")
+    dist = synth(tmp_path / "dist", PROFILE="dev", NAMESPACE="dev", INGRESS_HOST="api.localtest.me")
 
     ok(control_plane.kubectl("apply", "-f", str(dist)))
 
     eventually(lambda: len(pods(control_plane, "dev")) == 1, "one pod")
     deployment = get(control_plane, "deployment", "flask-api", "-n", "dev")
     assert deployment["spec"]["replicas"] == 1
+    assert get(control_plane, "ingress", "flask-api", "-n", "dev")["spec"]["rules"][0]["host"] == (
+        "api.localtest.me"
+    )
