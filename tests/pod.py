@@ -234,14 +234,17 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
         else:
             data = secret_values(secrets[source["secretRef"]["name"]])
         env.update({prefix + key: value for key, value in data.items()})
-    limits = container["resources"]["limits"]
     for variable in container.get("env", []):
         if "value" in variable:
             env[variable["name"]] = variable["value"]
         else:
+            # limits.cpu or requests.cpu, as the kubelet resolves them. (limits.cpu of a
+            # container without a CPU limit would be the node's CPU: a KeyError here.)
             field_ref = variable["valueFrom"]["resourceFieldRef"]
-            assert (field_ref["resource"], field_ref["divisor"]) == ("limits.cpu", "1m")
-            env[variable["name"]] = str(quantity_millicores(limits["cpu"]))
+            kind, _, resource = field_ref["resource"].partition(".")
+            assert (resource, field_ref["divisor"]) == ("cpu", "1m")
+            cpu = container["resources"][kind]["cpu"]
+            env[variable["name"]] = str(quantity_millicores(cpu))
 
     # Every namespace but the network (the test reaches the port on loopback) and, as root,
     # the user namespace (so setpriv below can really become the pod's user).
