@@ -382,3 +382,10 @@ def test_priority_class_and_an_existing_service_account() -> None:
 )
 def test_bad_platform_input_is_one_line_naming_the_field(props: dict, message: str) -> None:
     assert rejected(ValueError, **props).startswith(message)
+
+
+def test_the_app_defaults_to_the_constructs_body_limit() -> None:
+    from backend_api import config as app_config
+    from flask_backend import backend as construct
+
+    assert construct.DEFAULT_MAX_REQUEST_BYTES == app_config.DEFAULT_MAX_REQUEST_BYTES
