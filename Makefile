@@ -28,8 +28,10 @@ lint: $(STAMP)
 control-plane:
 	@PYTHON=$(PYTHON) scripts/build-control-plane >/dev/null
 
-bench: $(STAMP)
+bench: $(STAMP) control-plane
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/database.py
+	$(BIN)/python bench/control_plane.py
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -83,6 +83,12 @@ SETTINGS = (
         "name of a Secret managed elsewhere (kubectl, Sealed Secrets, "
         "External Secrets); no Secret is emitted (default: none)",
     ),
+    Setting(
+        "migrations",
+        "on: migrate the schema in a Job once per release and hold new pods until it is done; "
+        "off: neither (default: on)",
+        "on",
+    ),
     Setting("env-file", "dotenv file with settings and secret values, e.g. .env (default: none)"),
     Setting(
         "ingress-host",
@@ -138,6 +144,7 @@ class Tier:
     secrets: dict[str, str] | None = field(repr=False)  # a repr ends up in logs and tracebacks
     existing_secret: str | None
     generated_secret_key: bool
+    migrations: bool = True
     profile: str = "prod"
     ingress_host: str | None = None
     tls_secret: str | None = None
@@ -253,13 +260,14 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         )
     if existing_secret is None and "DATABASE_URL" in secret_values:
         check_database_url(secret_values["DATABASE_URL"])
-    from flask_backend.validation import dns_label, dns_subdomain, host_name
+    from flask_backend.validation import dns_label, dns_subdomain, host_name, one_of
 
     ingress_host = get("ingress-host") or None
     tls_secret = get("tls-secret") or None
     if tls_secret is not None and ingress_host is None:
         raise SettingError("tls-secret needs ingress-host: it is the certificate of that host")
 
+    migrations = one_of("migrations", get("migrations"), ("on", "off")) == "on"
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
@@ -271,6 +279,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         secrets=None if existing_secret else secret_values,
         existing_secret=existing_secret,
         generated_secret_key=generated,
+        migrations=migrations,
         profile=profile,
         ingress_host=None if ingress_host is None else host_name("ingress-host", ingress_host),
         tls_secret=None if tls_secret is None else dns_subdomain("tls-secret", tls_secret),
@@ -370,7 +379,7 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend, Ingress, Resources
+    from flask_backend import Autoscaling, FlaskBackend, Ingress, Migrations, Resources
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
@@ -390,6 +399,8 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         config=tier.config,
         secrets=tier.secrets,
         existing_secret=tier.existing_secret,
+        # The app image's migration command, once per release; pods wait until it is done.
+        migrations=Migrations() if tier.migrations else None,
         resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
         ingress=Ingress(host=tier.ingress_host, tls_secret=tier.tls_secret)
         if tier.ingress_host

@@ -1,6 +1,6 @@
 """The real control plane the cluster tests run: build, start, test and memory costs.
 
-    .venv/bin/python bench/control_plane.py     prints the BENCHMARKS.md section (also from run.py)
+    .venv/bin/python bench/control_plane.py [--no-cold-build]   its section of BENCHMARKS.md
 
 Cold build: `scripts/build-control-plane` into a throwaway output folder with an empty Go build
 cache (the module cache stays: downloading is the network's time, not the build's).
@@ -8,6 +8,7 @@ cache (the module cache stays: downloading is the network's time, not the build'
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -16,8 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(BENCH), str(ROOT)]
+
+import sections  # noqa: E402
 
 from tests.cluster.controlplane import ControlPlane, binaries_dir  # noqa: E402
 
@@ -91,12 +95,14 @@ def cluster_tests_seconds() -> float:
     return time.perf_counter() - start
 
 
-def section(*, cold_build: bool = True) -> tuple[list[str], list[tuple[str, str, str, bool]]]:
-    """Markdown lines and goals (name, measured, target, met)."""
+def section(*, cold_build: bool) -> list[str]:
+    """The markdown section, markers included."""
     bin_dir = binaries_dir()
+    start, end = sections.markers("control-plane")
+    heading = ["## The control plane of the cluster tests", ""]
     if bin_dir is None:
-        return ["Not measured: run `make control-plane` first."], []
-    versions = subprocess.run(
+        return [start, *heading, "Not measured: run `make control-plane` first.", end]
+    apiserver = subprocess.run(
         [bin_dir / "kube-apiserver", "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
     etcd = subprocess.run(
@@ -106,34 +112,39 @@ def section(*, cold_build: bool = True) -> tuple[list[str], list[tuple[str, str,
     starts = start_seconds(bin_dir)
     peaks = peak_memory_mib(bin_dir)
     tests = cluster_tests_seconds()
-    start = statistics.median(starts)
-    lines = [
-        f"{versions}, {etcd}; 2 cores shared with nothing else but the OS.",
+    start_median = statistics.median(starts)
+    met = "met" if start_median < START_SECONDS_MAX else "**missed**"
+    return [
+        start,
+        *heading,
+        f"{apiserver} (kube-apiserver, kube-controller-manager, kubectl), {etcd}; "
+        f"load average when measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.",
         "",
-        "| What | Measured |",
-        "| --- | --- |",
-        f"| Cold build of the four binaries (empty Go build cache) | "
-        f"{'not measured' if build is None else f'{build:.0f} s'} |",
+        "| What | Measured | Goal |",
+        "| --- | --- | --- |",
+        "| Cold build of the four binaries (empty Go build cache, `make control-plane`) | "
+        + ("not measured in this run" if build is None else f"{build:.0f} s")
+        + " | |",
         f"| Start to ready (etcd, kube-apiserver /readyz, controller manager), median of "
-        f"{STARTS} | {start:.1f} s ({', '.join(f'{t:.1f}' for t in starts)}) |",
-        f"| `pytest tests/cluster` wall time (one control plane for the session) | {tests:.0f} s |",
+        f"{STARTS} | {start_median:.1f} s ({', '.join(f'{t:.1f}' for t in starts)}) | "
+        f"< {START_SECONDS_MAX:.0f} s: {met} |",
+        f"| `pytest tests/cluster` wall time (one control plane a session) | {tests:.0f} s | |",
         "| Peak memory (VmHWM) after applying the tier and the examples | "
         + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in peaks.items())
-        + f"; total {sum(peaks.values()):.0f} MiB |",
+        + f"; total {sum(peaks.values()):.0f} MiB | |",
+        end,
     ]
-    goals = [
-        (
-            "Control plane start to ready",
-            f"{start:.1f} s",
-            f"< {START_SECONDS_MAX:.0f} s",
-            start < START_SECONDS_MAX,
-        )
-    ]
-    return lines, goals
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-cold-build", action="store_true", help="skip the cold build")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    sections.write(args.output, "control-plane", section(cold_build=not args.no_cold_build))
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    lines, goals = section(cold_build="--no-cold-build" not in sys.argv)
-    print("\n".join(lines))
-    for goal in goals:
-        print(goal)
+    sys.exit(main())

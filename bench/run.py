@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
 
 import load  # noqa: E402
+import sections  # noqa: E402
 import synth  # noqa: E402
 
 import main as entry  # noqa: E402
@@ -437,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
         *memory_lines,
         *test_lines,
     ]
+    # bench/database.py and bench/control_plane.py write their own marked sections: keep them.
+    previous = output.read_text(encoding="utf-8") if output.exists() else ""
+    for section in sections.kept(previous):
+        report += ["", section]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(report).rstrip() + "\n", encoding="utf-8")
     log(f"wrote {output}")

@@ -9,7 +9,9 @@ What connects the tiers:
 - the backend admits traffic from the `frontend` namespace only, and may send traffic only to
   DNS and to the `database` namespace on 5432 (an EgressRule);
 - the backend's credentials live in a Secret managed outside this repository (`existing_secret`,
-  e.g. a Sealed Secret or an External Secret), so the output holds no secret value.
+  e.g. a Sealed Secret or an External Secret), so the output holds no secret value;
+- the backend migrates the database's schema in a Job once per release (`Migrations`), and its
+  pods wait in an init container until the schema is at the head their image expects.
 The database tier itself (namespace `database`) is managed elsewhere.
 """
 
@@ -31,7 +33,7 @@ import cdk8s  # noqa: E402
 import cdk8s_plus_27 as kplus  # noqa: E402
 from constructs import Construct  # noqa: E402
 
-from flask_backend import EgressRule, FlaskBackend, NetworkPolicyOptions  # noqa: E402
+from flask_backend import EgressRule, FlaskBackend, Migrations, NetworkPolicyOptions  # noqa: E402
 
 FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"  # listens on 8080 as UID 101
 FRONTEND_PORT = 8080
@@ -55,6 +57,9 @@ class BackendChart(cdk8s.Chart):
                 ingress_namespaces=("frontend",),
                 egress=(EgressRule(namespace="database", ports=(DATABASE_PORT,)),),
             ),
+            # The image's own migration command (python -m backend_api.migrate upgrade) in a Job
+            # named after what it runs; pods wait for it (python -m backend_api.migrate wait).
+            migrations=Migrations(),
             part_of="shop",
         )
 

@@ -36,6 +36,7 @@ OPTION_CLASSES = (
     "NetworkPolicyOptions",
     "EgressRule",
     "Scheduling",
+    "Migrations",
     "Ingress",
     "HttpRoute",
     "GatewayRef",

@@ -7,6 +7,9 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import main
 
+# The PostgreSQL server fixtures (`postgres`, `database_url`): tests/postgres.py.
+pytest_plugins = ["tests.postgres"]
+
 # Before any test module imports cdk8s: the first import starts jsii's Node process, which must
 # be the supported Node from PyPI, not whatever `node` is on PATH.
 main.use_bundled_node()

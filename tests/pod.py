@@ -80,18 +80,39 @@ def quantity_millicores(value: str) -> int:
 @dataclass
 class PodProcess:
     process: subprocess.Popen[bytes]
-    port: int
+    port: int | None  # None: a container that serves nothing (an init container, a Job's)
     log_path: Path
 
     def url(self, path: str, port: int | None = None) -> str:
         return f"http://127.0.0.1:{port or self.port}{path}"
 
     def get(self, path: str, port: int | None = None) -> tuple[int, dict[str, Any]]:
+        return self.request(path, port=port)
+
+    def request(
+        self, path: str, body: Any = None, *, port: int | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """GET, or POST when there is a JSON body; (status, parsed JSON body)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - a URL on 127.0.0.1 the test built
+            self.url(path, port), data=data, headers={"Content-Type": "application/json"}
+        )
         try:
-            with urllib.request.urlopen(self.url(path, port), timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
+
+    def wait(self, timeout: float) -> int:
+        """The exit code of a container that runs to completion (a Job's, an init container)."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {timeout} s:\n{self.logs()}") from None
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """The container's stdout as JSON objects; a line that is not JSON fails the test."""
+        return [json.loads(line) for line in self.logs().splitlines() if line.strip()]
 
     def wait_until_started(self, path: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -124,6 +145,8 @@ class PodProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.port is None:
+            return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as probe:
@@ -187,6 +210,17 @@ def bwrap_available() -> str | None:
     return None
 
 
+def require_sandbox() -> None:
+    """Skip the calling test when bubblewrap cannot sandbox here; under CI=true, fail instead."""
+    import pytest
+
+    reason = bwrap_available()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the pod sandbox tests: {reason}")
+    if reason:
+        pytest.skip(f"{reason}; install bubblewrap to run the app the way the pod does")
+
+
 def ro_bind(source: str, destination: str) -> list[str]:
     """A read-only bind whose parent folders are world-readable, as in an image (bwrap would
     create them 0700, unreadable for the pod's user)."""
@@ -212,12 +246,29 @@ def _system_mounts() -> list[str]:
     return args
 
 
-def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
-    """Start the Deployment's only container the way the kubelet would, inside bubblewrap."""
+def start_pod(
+    documents: list[dict[str, Any]],
+    workdir: Path,
+    *,
+    kind: str = "Deployment",
+    container_name: str | None = None,
+    port: int | None = None,
+) -> PodProcess:
+    """Start a container of the Deployment's (or the Job's) pod the way the kubelet would,
+    inside bubblewrap: by default the pod's only container; ``container_name`` picks another,
+    an init container included. ``port`` moves a serving container to another port (PORT and
+    the port the test reaches): pods sharing this machine's loopback cannot all have 8000,
+    where in a cluster each has an IP of its own."""
     image = Image.from_dockerfile()
-    deployment = by_kind(documents, "Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
+    pod = by_kind(documents, kind)["spec"]["template"]["spec"]
+    if container_name is None:
+        (container,) = pod["containers"]
+    else:
+        (container,) = (
+            c
+            for c in pod["containers"] + pod.get("initContainers", [])
+            if c["name"] == container_name
+        )
     config_maps = {d["metadata"]["name"]: d for d in documents if d["kind"] == "ConfigMap"}
     secrets = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Secret"}
     context = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
@@ -245,6 +296,9 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
             assert (resource, field_ref["divisor"]) == ("cpu", "1m")
             cpu = container["resources"][kind]["cpu"]
             env[variable["name"]] = str(quantity_millicores(cpu))
+
+    if port is not None:
+        env["PORT"] = str(port)
 
     # Every namespace but the network (the test reaches the port on loopback) and, as root,
     # the user namespace (so setpriv below can really become the pod's user).
@@ -304,11 +358,16 @@ def start_pod(documents: list[dict[str, Any]], workdir: Path) -> PodProcess:
         ]
     else:
         args += ["--unshare-user", "--uid", str(uid), "--gid", str(gid)]
-    (port,) = (p["containerPort"] for p in container["ports"])
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise AssertionError(f"port {port} is already taken on this machine: stop that server")
-    log_path = workdir / "pod.log"
+    declared = [p["containerPort"] for p in container.get("ports", [])]
+    if port is None and declared:
+        (port,) = declared
+    if port is not None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise AssertionError(
+                    f"port {port} is already taken on this machine: stop that server"
+                )
+    log_path = Path(tempfile.mkstemp(dir=workdir, prefix=f"{container['name']}-", suffix=".log")[1])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             ["bwrap", *args, *command], stdout=log, stderr=subprocess.STDOUT, env={}

@@ -58,7 +58,12 @@ def crd_dir() -> Path:
 
     found = binaries_dir()
     if found is None:
-        raise RuntimeError("no CRDs: run `make control-plane` (tools/crds pins them)")
+        import pytest
+
+        message = "the Gateway API CRDs are not here: run `make control-plane` (tools/crds)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     return found.parent / "crds"
 
 

@@ -31,6 +31,7 @@ from flask_backend import (
     GatewayRef,
     HttpRoute,
     Ingress,
+    Migrations,
     NetworkPolicyOptions,
     Resources,
 )
@@ -49,9 +50,11 @@ def offline_env() -> dict[str, str]:
 
 def write_manifests(directory: Path) -> int:
     """Write the scanned backends, one file each; return how many resources checkov should see:
-    every object, plus the pod template of each Deployment, which it also scans as a Pod."""
+    every object, plus the pod template of each Deployment and Job, which it also scans as a Pod."""
     scenarios = {
-        "api": lambda chart: FlaskBackend(chart, "api", image=IMAGE, secrets=FAKE_SECRETS),
+        "api": lambda chart: FlaskBackend(
+            chart, "api", image=IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
+        ),
         "worker": lambda chart: FlaskBackend(
             chart,
             "worker",
@@ -80,13 +83,14 @@ def write_manifests(directory: Path) -> int:
             sidecars=(ExtraContainer("proxy", IMAGE),),
             priority_class_name="business-critical",
             service_account="platform-identity",
+            migrations=Migrations(),
         ),
     }
     count = 0
     for name, build in scenarios.items():
         documents = synth(build, namespace="backend")
         (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-        count += len(documents) + sum(d["kind"] == "Deployment" for d in documents)
+        count += len(documents) + sum(d["kind"] in ("Deployment", "Job") for d in documents)
     return count
 
 
@@ -163,7 +167,10 @@ def test_checkov_skips_only_the_cpu_limit_check_of_the_backend_without_one(
 
     skipped = report["results"]["skipped_checks"]
 
-    assert [(c["check_id"], c["resource"]) for c in skipped] == [
-        ("CKV_K8S_11", "Deployment.backend.platform")
+    assert sorted(
+        (c["check_id"], c["resource"].rpartition("-migrate-")[0] or c["resource"]) for c in skipped
+    ) == [
+        ("CKV_K8S_11", "Deployment.backend.platform"),
+        ("CKV_K8S_11", "Job.backend.platform"),
     ]
     assert "cpu_limit_millicores" in skipped[0]["check_result"]["suppress_comment"]

@@ -32,6 +32,7 @@ from flask_backend import (
     GatewayRef,
     HttpRoute,
     Ingress,
+    Migrations,
     NetworkPolicyOptions,
     Resources,
     Shutdown,
@@ -199,6 +200,9 @@ def test_platform_knobs_without_cpu_limit(yaml_snapshot: Any) -> None:
             ),
             priority_class_name="business-critical",
             service_account="api-workload-identity",
+            # Its wait container runs after the sidecar (which it may need) and before the
+            # user's init container; the Job gets the sidecar but not that init container.
+            migrations=Migrations(),
         ),
         NATIVE_SIDECARS_K8S_VERSION,
     )

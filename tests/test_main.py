@@ -57,7 +57,7 @@ def test_default_synth_puts_the_namespace_first_without_a_namespace_field(run_ma
     assert all(d["metadata"]["namespace"] == "backend" for d in documents[1:])
     assert {d["kind"] for d in documents} >= {"Deployment", "Service", "ConfigMap", "Secret"}
     validate_strict(documents)
-    assert "wrote dist/backend.k8s.yaml (8 objects)" in out
+    assert "wrote dist/backend.k8s.yaml (10 objects)" in out
     assert "  Namespace/backend" in out
     assert "  Deployment/flask-api" in out
 

@@ -28,6 +28,7 @@ from flask_backend import (
     GatewayRef,
     HttpRoute,
     Ingress,
+    Migrations,
     NetworkPolicyOptions,
     Resources,
 )
@@ -248,6 +249,33 @@ def test_sidecars_can_be_plain_containers_for_clusters_before_1_29() -> None:
     app, proxy = pod_spec(documents)["containers"]
     assert (app["name"], proxy["name"]) == ("api", "proxy")
     assert "initContainers" not in pod_spec(documents)
+
+
+def test_migrations_wait_after_the_sidecars_and_before_the_init_containers() -> None:
+    documents = backend(
+        NATIVE_SIDECARS_K8S_VERSION,
+        init_containers=(ExtraContainer("warm", IMAGE),),
+        sidecars=(ExtraContainer("proxy", PROXY),),
+        migrations=Migrations(),
+    )
+
+    names = [c["name"] for c in pod_spec(documents)["initContainers"]]
+    assert names == ["proxy", "wait-for-migrations", "warm"]
+    # The Job migrates through the sidecar, and does not run the app's init containers (they
+    # may need the schema it is about to make).
+    job_pod = by_kind(documents, "Job")["spec"]["template"]["spec"]
+    assert [c["name"] for c in job_pod["initContainers"]] == ["proxy"]
+    assert job_pod["initContainers"][0]["restartPolicy"] == "Always"
+
+
+def test_a_migration_job_without_cpu_limit_carries_the_same_reasoned_skip() -> None:
+    documents = backend(resources=Resources(cpu_limit_millicores=None), migrations=Migrations())
+
+    deployment, job = by_kind(documents, "Deployment"), by_kind(documents, "Job")
+    assert job["metadata"]["annotations"]["checkov.io/skip1"].startswith("CKV_K8S_11=")
+    assert "cpu" not in job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    skip = deployment["metadata"]["annotations"]["checkov.io/skip1"]
+    assert job["metadata"]["annotations"]["checkov.io/skip1"] == skip
 
 
 def test_extra_containers_follow_the_app_without_a_cpu_limit() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from backend_api import api, config, errors, health, logs, request_id
+from backend_api import api, config, db, errors, health, items, logs, request_id
 
 __version__ = "0.1.0"
 
@@ -37,6 +37,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     request_id.init_app(app)
     errors.init_app(app)
+    db.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(items.bp)
     return app

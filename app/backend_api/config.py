@@ -23,7 +23,8 @@ DEFAULTS: Final[Mapping[str, str | None]] = {
     "APP_NAME": "flask-backend",
     "ENVIRONMENT": "production",
     "LOG_LEVEL": "info",
-    # Optional. When set, /readyz checks that this database accepts TCP connections.
+    # The PostgreSQL database (postgresql://user:password@host:5432/name). Optional: without
+    # it the API has no items and /readyz checks nothing; with it /readyz runs SELECT 1.
     "DATABASE_URL": None,
     # Required in production. Prefer a file in SECRETS_DIR to FLASK_SECRET_KEY: files are
     # not inherited by child processes nor readable in /proc/<pid>/environ.
@@ -32,8 +33,11 @@ DEFAULTS: Final[Mapping[str, str | None]] = {
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 
-# Ports assumed when DATABASE_URL names none, by URL scheme.
-DEFAULT_PORTS: Final[Mapping[str, int]] = {"postgres": 5432, "postgresql": 5432}
+# The schemes DATABASE_URL may use; the app hands all of them to SQLAlchemy as psycopg 3.
+DATABASE_SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
+
+# PostgreSQL's port, assumed when DATABASE_URL names none.
+DEFAULT_PORT: Final = 5432
 
 # What Flask accepts as a config key (it ignores the rest): upper case, like an env variable.
 _CONFIG_KEY: Final = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -114,21 +118,18 @@ def log_level(name: str) -> str:
 
 
 def database_address(url: str) -> tuple[str, int]:
-    """The (host, port) of DATABASE_URL, with the scheme's default port when it has none.
+    """The (host, port) of DATABASE_URL, with PostgreSQL's port when it names none.
 
     The URL usually carries a password, so no error message includes it.
     """
     parts = urlsplit(url)
-    scheme = parts.scheme.partition("+")[0]  # postgresql+psycopg: a driver, same port
     if not parts.hostname:
         raise ConfigError("DATABASE_URL must name a host, like postgresql://user:pw@db:5432/app")
+    if parts.scheme not in DATABASE_SCHEMES:
+        allowed = ", ".join(f"{s}://" for s in DATABASE_SCHEMES)
+        raise ConfigError(f"DATABASE_URL must start with {allowed}, got {parts.scheme!r}://")
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme)
+        port = parts.port or DEFAULT_PORT
     except ValueError:  # not a number, or out of range
         raise ConfigError("DATABASE_URL has an invalid port") from None
-    if port is None:
-        raise ConfigError(
-            f"DATABASE_URL must include a port for scheme {parts.scheme!r}: "
-            f"only {', '.join(DEFAULT_PORTS)} have a default"
-        )
     return parts.hostname, port

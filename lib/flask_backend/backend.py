@@ -56,6 +56,10 @@ BODY_SIZE_ANNOTATION = "nginx.ingress.kubernetes.io/proxy-body-size"
 # of a CPU limit (resources.cpu_limit_millicores=None), with the reason in the manifest.
 CPU_LIMIT_CHECK = "CKV_K8S_11"
 
+# The migration Job's container, and the init container that holds app pods until it is done.
+MIGRATIONS_CONTAINER, MIGRATIONS_WAIT_CONTAINER = "migrate", "wait-for-migrations"
+ARGO_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
 IMAGE_PULL_POLICIES = {
     "Always": kplus.ImagePullPolicy.ALWAYS,
     "IfNotPresent": kplus.ImagePullPolicy.IF_NOT_PRESENT,
@@ -273,6 +277,75 @@ class Scheduling:
         for i, toleration in enumerate(self.tolerations):
             v.toleration(f"scheduling.tolerations[{i}]", toleration)
         v.require_type("scheduling.spread", self.spread, bool)
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """Schema migrations that run once per release, under plain ``kubectl apply`` and GitOps alike.
+
+    A Job runs ``command`` in the app's image, with its config, secrets, ServiceAccount, Pod
+    Security hardening and resources. Its name ends in a hash of everything it runs (image,
+    command, pod spec) and of the config/secret checksum: a new release gets a new Job, and
+    applying the same manifests again finds the finished Job and runs nothing (a Job's pod
+    template is immutable, so a changed Job must have a new name anyway). With a NetworkPolicy,
+    the migration pods get one of their own: no ingress, the app's egress.
+
+    Every app pod gets an init container running ``wait_command``, which exits 0 once the
+    schema is at the head the image expects: new pods never serve on an old schema, while the
+    old pods keep serving until the new ones are ready. Write migrations expand/contract (add
+    first, remove a release later) so the previous release keeps working on the new schema.
+
+    Argo CD: the Deployment gets ``argocd.argoproj.io/sync-wave: "1"``, so Argo CD applies the
+    Job with the other wave-0 objects (ConfigMap, Secret, ServiceAccount) and waits for it to
+    complete before it touches the Deployment; a failed Job fails the sync and the running pods
+    are left alone. Flux: no annotation is needed: it applies everything at once and the init
+    containers hold the new pods; the hashed name never asks Flux to replace an immutable Job.
+    """
+
+    command: Sequence[str] = ("python", "-m", "backend_api.migrate", "upgrade")
+    """Migrates the database to this image's head; must be idempotent and safe to run
+    concurrently. Default: - the app image's ``python -m backend_api.migrate upgrade``."""
+    wait_command: Sequence[str] = (
+        "python",
+        "-m",
+        "backend_api.migrate",
+        "wait",
+        "--timeout",
+        "300",
+    )
+    """The pods' init container: exits 0 once the schema is at this image's head, and gives up
+    after a bounded time (the kubelet then restarts it with back-off, and the rollout stalls
+    visibly). Default: - the app image's ``python -m backend_api.migrate wait --timeout 300``."""
+    backoff_limit: int = 2
+    """Retries of a failed migration pod (a restarting database, a lock timeout) before the
+    Job fails. Each attempt runs in one transaction, so a failure leaves the schema as it was.
+    Default: 2 (three attempts)."""
+    active_deadline_seconds: int = 900
+    """Wall time for the whole Job, retries included, after which its pod is stopped and the
+    Job fails. Default: 900 (15 minutes; longer data migrations belong in the app)."""
+    ttl_seconds_after_finished: int | None = 7 * 24 * 3600
+    """Delete a finished Job (and its pod and logs) this long after it ends; None keeps it.
+    When it is gone and the same manifests are applied again, the Job is created again and runs
+    ``command`` once more, which finds the schema at head and changes nothing (Argo CD's
+    self-heal or Flux's reconciliation do this on their own). Default: 604800 (7 days, time to
+    read the logs of a release)."""
+
+    def _validate(self) -> None:
+        for name in ("command", "wait_command"):
+            value = getattr(self, name)
+            v.require_type(f"migrations.{name}", value, (tuple, list))
+            if not value or not all(isinstance(a, str) for a in value) or not value[0]:
+                raise ValueError(
+                    f"migrations.{name} must be a non-empty sequence of strings with a program "
+                    f"first, got {value!r}"
+                )
+            v.yaml_text(f"migrations.{name}", {str(i): a for i, a in enumerate(value)})
+        v.int_in_range("migrations.backoff_limit", self.backoff_limit, 0, 100)
+        v.int_in_range("migrations.active_deadline_seconds", self.active_deadline_seconds, 1)
+        if self.ttl_seconds_after_finished is not None:
+            v.int_in_range(
+                "migrations.ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0
+            )
 
 
 @dataclass(frozen=True)
@@ -692,6 +765,7 @@ class FlaskBackend(Construct):
         scheduling: Scheduling | None = None,
         pod_annotations: Mapping[str, str] | None = None,
         volumes: Mapping[str, kplus.Volume] | None = None,
+        migrations: Migrations | None = None,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         ingress: Ingress | None = None,
         http_route: HttpRoute | None = None,
@@ -741,6 +815,8 @@ class FlaskBackend(Construct):
             all). Default: - none.
         :param volumes: Extra volumes, keyed by absolute mount path (normalised; not on, inside
             or above /tmp and /run/secrets). Default: - none.
+        :param migrations: Run schema migrations in a Job once per release, and hold new pods in
+            an init container until the schema is at their head. Default: - none.
         :param max_request_bytes: Largest request body accepted: passed to the app as
             MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH and gunicorn refuse larger ones with
             413) and to ingress-nginx as its proxy-body-size. Default: 1048576 (1 MiB, nginx's
@@ -908,6 +984,10 @@ class FlaskBackend(Construct):
         if secrets_as_env:
             env_sources["secrets"] = {env_prefix + k: value for k, value in secret_data.items()}
         v.environment(env_sources)
+        self.migrations = migrations
+        if migrations is not None:
+            v.require_type("migrations", migrations, Migrations)
+            migrations._validate()
         self.labels = self._recommended_labels(version, component, part_of)
         self.selector_labels = {
             k: self.labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
@@ -957,6 +1037,7 @@ class FlaskBackend(Construct):
                     ("Secret", f"{self.name}-secrets"),
                     ("PodDisruptionBudget", self.name),
                     ("NetworkPolicy", self.name),
+                    ("NetworkPolicy", f"{self.name}-migrations"),
                     ("HorizontalPodAutoscaler", self.name),
                     ("Ingress", self.name),
                     ("HTTPRoute", self.name),
@@ -1016,6 +1097,8 @@ class FlaskBackend(Construct):
         self.pod_disruption_budget = self._pod_disruption_budget()
         self.network_policy = self._network_policy()
         self.horizontal_pod_autoscaler = self._horizontal_pod_autoscaler()
+        self.migration_network_policy: cdk8s.ApiObject | None = None
+        self.migration_job = self._migration_job() if self.migrations else None
         self.ingress = self._ingress()
         self.http_route = self._http_route()
 
@@ -1110,7 +1193,7 @@ class FlaskBackend(Construct):
             self,
             "deployment",
             metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, labels=self.labels, annotations=self._deployment_annotations()
+                name=self.name, labels=self.labels, annotations=self._checkov_skips()
             ),
             select=False,
             replicas=None if self.autoscaling else self.replicas,
@@ -1188,7 +1271,8 @@ class FlaskBackend(Construct):
             _NativeSidecars.wrap(deployment, self.sidecars)
         return deployment
 
-    def _deployment_annotations(self) -> dict[str, str] | None:
+    def _checkov_skips(self) -> dict[str, str] | None:
+        """Annotations of the Deployment and the migration Job."""
         if self.resources.cpu_limit_millicores is not None:
             return None
         # An explicit, reasoned skip of checkov's CPU-limit check, on this Deployment only.
@@ -1208,10 +1292,15 @@ class FlaskBackend(Construct):
         ]
         if self.init_containers:
             patches.append(
-                cdk8s.JsonPatch.add("/spec/template/spec/initContainers", self.init_containers)
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/initContainers",
+                    [_typed_quantities(c) for c in self.init_containers],
+                )
             )
         if not self.native_sidecars:
-            patches += [cdk8s.JsonPatch.add(f"{container}/-", c) for c in self.sidecars]
+            patches += [
+                cdk8s.JsonPatch.add(f"{container}/-", _typed_quantities(c)) for c in self.sidecars
+            ]
         if self.priority_class_name:
             patches.append(
                 cdk8s.JsonPatch.add(
@@ -1272,7 +1361,7 @@ class FlaskBackend(Construct):
         resources = spec.resources or extra_container_resources(self.resources)
         v.require_type(f"{argument}.resources", resources, Resources)
         resources._validate()
-        container["resources"] = _typed_resources(resources)
+        container["resources"] = _resources_json(resources)
         overrides = v.restricted_security_context(
             f"{argument}.security_context", spec.security_context
         )
@@ -1504,6 +1593,136 @@ class FlaskBackend(Construct):
             ],
         )
 
+    def _migration_job(self) -> cdk8s.ApiObject:
+        """The migration Job, and the init container that holds the app pods until it is done.
+
+        Both start from the Deployment's own container as synthesized (image, env, secrets,
+        mounts, securityContext, resources), so they can never drift from the app's hardening.
+        """
+        assert self.migrations is not None
+        deployment = cdk8s.ApiObject.of(self.deployment)
+        pod = deployment.to_json()["spec"]["template"]["spec"]
+        app = pod["containers"][0]  # then any plain sidecars (native_sidecars=False)
+        serving_only = ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle")
+        base = {key: value for key, value in app.items() if key not in serving_only}
+        wait = {
+            **base,
+            "name": MIGRATIONS_WAIT_CONTAINER,
+            "command": [*self.migrations.wait_command],
+        }
+        annotations = dict(deployment.metadata.to_json().get("annotations") or {})
+        annotations[ARGO_SYNC_WAVE] = "1"  # after the Job, which stays in wave 0
+        # After the native sidecars (a database proxy it may need), before the user's init
+        # containers (which may then use the schema).
+        deployment.add_json_patch(
+            cdk8s.JsonPatch.add("/spec/template/spec/initContainers/0", _typed_quantities(wait))
+            if self.init_containers
+            else cdk8s.JsonPatch.add(
+                "/spec/template/spec/initContainers", [_typed_quantities(wait)]
+            ),
+            cdk8s.JsonPatch.add("/metadata/annotations", annotations),
+        )
+
+        # The app pods' scheduling preferences select app pods; a one-off pod needs none.
+        job_pod = {
+            key: value
+            for key, value in pod.items()
+            if key not in ("containers", "topologySpreadConstraints", "affinity")
+        }
+        # Native sidecars (a database proxy) serve the migration too; the user's init containers
+        # prepare the app and may need the schema the Job is about to make.
+        sidecars = [c for c in pod.get("initContainers", []) if c.get("restartPolicy") == "Always"]
+        job_pod.pop("initContainers", None)
+        if sidecars:
+            job_pod["initContainers"] = sidecars
+        job_pod["containers"] = [
+            {**base, "name": MIGRATIONS_CONTAINER, "command": [*self.migrations.command]}
+        ]
+        job_pod["restartPolicy"] = "Never"  # the Job retries with a new pod (backoff_limit)
+        digest = hashlib.sha256(
+            json.dumps([self.name, job_pod, self.config_checksum], sort_keys=True).encode()
+        ).hexdigest()[:10]
+        # A Job name is a label value on its pods: at most 63 characters.
+        name = f"{self.name[: 63 - len('-migrate-') - 10].rstrip('-')}-migrate-{digest}"
+        # Not the app's selector: the Service, PodDisruptionBudget and NetworkPolicy must never
+        # pick up a migration pod.
+        labels = {
+            **self.labels,
+            "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": "migrations",
+        }
+        job = cdk8s.ApiObject(
+            self,
+            "migration-job",
+            api_version="batch/v1",
+            kind="Job",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=name, labels=labels, annotations=self._checkov_skips()
+            ),
+        )
+        spec: dict[str, Any] = {
+            "backoffLimit": self.migrations.backoff_limit,
+            "activeDeadlineSeconds": self.migrations.active_deadline_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": job_pod},
+        }
+        if self.migrations.ttl_seconds_after_finished is not None:
+            spec["ttlSecondsAfterFinished"] = self.migrations.ttl_seconds_after_finished
+        job.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        self.migration_network_policy = self._migration_network_policy()
+        return job
+
+    def _migration_network_policy(self) -> cdk8s.ApiObject | None:
+        """The migration pods accept no traffic and may send what the app pods may."""
+        if self.network_policy is None:
+            return None
+        app_spec = self.network_policy.to_json()["spec"]
+        spec: dict[str, Any] = {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": self.name,
+                    "app.kubernetes.io/component": "migrations",
+                }
+            },
+            # Ingress listed with no rules: nothing may connect. No `ingress: []`: the API
+            # server drops an empty list, so every `kubectl apply` would write it again.
+            "policyTypes": ["Ingress", *(["Egress"] if "egress" in app_spec else [])],
+        }
+        if "egress" in app_spec:
+            spec["egress"] = app_spec["egress"]
+        policy = cdk8s.ApiObject(
+            self,
+            "migration-network-policy",
+            api_version="networking.k8s.io/v1",
+            kind="NetworkPolicy",
+            metadata=self._metadata(f"{self.name}-migrations"),
+        )
+        policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        return policy
+
+
+def _typed_quantities(container: dict[str, Any]) -> dict[str, Any]:
+    """A container for a patch of a cdk8s-plus Deployment, which serializes patched quantities
+    through its Quantity type, reading `.value` (as the Service's targetPort, above)."""
+    resources = {
+        kind: {name: {"value": amount} for name, amount in amounts.items()}
+        for kind, amounts in container.get("resources", {}).items()
+    }
+    env = [
+        {
+            **variable,
+            "valueFrom": {
+                "resourceFieldRef": {
+                    **variable["valueFrom"]["resourceFieldRef"],
+                    "divisor": {"value": variable["valueFrom"]["resourceFieldRef"]["divisor"]},
+                }
+            },
+        }
+        if "divisor" in variable.get("valueFrom", {}).get("resourceFieldRef", {})
+        else variable
+        for variable in container.get("env", [])
+    ]
+    return {**container, "resources": resources, **({"env": env} if env else {})}
+
 
 class _NativeSidecars(cdk8s.ApiObject):
     """The Deployment's object, with native sidecars first in its init containers.
@@ -1527,22 +1746,7 @@ class _NativeSidecars(cdk8s.ApiObject):
             scope, original.node.id, api_version=original.api_version, kind=original.kind
         )
         self._original = original
-        # Resources as plain quantities: this JSON is not converted again.
-        self._sidecars = [
-            dict(
-                sorted(
-                    {
-                        **c,
-                        "restartPolicy": "Always",
-                        "resources": {
-                            kind: {name: q["value"] for name, q in amounts.items()}
-                            for kind, amounts in c["resources"].items()
-                        },
-                    }.items()
-                )
-            )
-            for c in sidecars
-        ]
+        self._sidecars = [dict(sorted({**c, "restartPolicy": "Always"}.items())) for c in sidecars]
 
     @property
     def metadata(self) -> cdk8s.ApiObjectMetadataDefinition:
@@ -1569,9 +1773,8 @@ def _quantity_mebibytes(mebibytes: int) -> str:
     return f"{mebibytes}Mi"
 
 
-def _typed_resources(res: Resources) -> dict[str, Any]:
-    """Requests and limits in canonical form, for a patch of a cdk8s-plus Deployment (which
-    serializes patched quantities through its Quantity type, reading `.value`)."""
+def _resources_json(res: Resources) -> dict[str, Any]:
+    """Requests and limits in the API server's canonical form (see _millicores)."""
     requests = {
         "cpu": _quantity_millicores(res.cpu_request_millicores),
         "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_request_gib * 1024),
@@ -1583,10 +1786,7 @@ def _typed_resources(res: Resources) -> dict[str, Any]:
     }
     if res.cpu_limit_millicores is not None:
         limits["cpu"] = _quantity_millicores(res.cpu_limit_millicores)
-    return {
-        "limits": {k: {"value": q} for k, q in sorted(limits.items())},
-        "requests": {k: {"value": q} for k, q in sorted(requests.items())},
-    }
+    return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
 def _env_from_sources(sources: Sequence[EnvFrom]) -> list[dict[str, Any]]:

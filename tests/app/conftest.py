@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from backend_api import create_app
+from backend_api import create_app, db
 
 # Variables that change what create_app() or gunicorn.conf.py do, besides every FLASK_*.
 _SETTINGS_ENV = (
@@ -60,3 +60,22 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    """A fresh database of the real PostgreSQL, migrated to head by the image's command."""
+    from backend_api import migrate
+
+    assert migrate.upgrade(database_url, lock_timeout=30) == 0
+    return database_url
+
+
+@pytest.fixture
+def db_client(migrated_url: str) -> Iterator[FlaskClient]:
+    """A client of an app on a migrated database; its pools are closed afterwards."""
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "test-secret-key", "DATABASE_URL": migrated_url}
+    )
+    yield app.test_client()
+    db.dispose(app)

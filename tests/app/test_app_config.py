@@ -176,7 +176,6 @@ def test_unknown_log_level_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         ("postgresql://app:pw@db.database.svc:5432/app", ("db.database.svc", 5432)),
         ("postgres://db/app", ("db", 5432)),
         ("postgresql+psycopg://app@db:6543/app", ("db", 6543)),
-        ("mysql://app@10.0.0.5:3306/app", ("10.0.0.5", 3306)),
     ],
 )
 def test_database_address_is_host_and_port_with_postgres_default(
@@ -189,8 +188,9 @@ def test_database_address_is_host_and_port_with_postgres_default(
     ("url", "message"),
     [
         (
-            "mysql://db/app",
-            r"^DATABASE_URL must include a port for scheme 'mysql': only postgres, ",
+            "mysql://app@10.0.0.5:3306/app",
+            r"^DATABASE_URL must start with postgresql://, postgres://, postgresql\+psycopg://, "
+            r"got 'mysql'://$",
         ),
         ("postgresql://app:pw@db:port/app", r"^DATABASE_URL has an invalid port$"),
         ("db:5432", r"^DATABASE_URL must name a host"),

@@ -23,9 +23,10 @@ def test_app_log_line_is_json_with_the_request_id(
     (line,) = capsys.readouterr().out.splitlines()
     entry = json.loads(line)
     assert entry["level"] == "warning"
-    assert entry["logger"] == "backend_api.health"
+    assert entry["logger"] == "backend_api.db"
     assert entry["request_id"] == "probe-1"
-    assert entry["message"].startswith(f"database 127.0.0.1:{closed_port} is unreachable: ")
+    assert entry["message"].startswith("database is not ready: ")
+    assert f'"127.0.0.1", port {closed_port} failed' in entry["message"]
     assert "db-password" not in line
 
 

@@ -87,13 +87,14 @@ def eventually(check: Callable[[], Any], what: str) -> Any:
     raise AssertionError(f"not within {CONTROLLER_DEADLINE_SECONDS} s: {what}")
 
 
-def pods(plane: ControlPlane, namespace: str, name: str = "flask-api") -> list[dict]:
-    selector = f"app.kubernetes.io/name={name}"
+def pods(plane: ControlPlane, namespace: str, instance: str = "flask-api") -> list[dict]:
+    """The app's pods (the migration Job's pods are another instance of the same app)."""
+    selector = f"app.kubernetes.io/instance={instance}"
     return get(plane, "pods", "-n", namespace, "-l", selector)["items"]
 
 
 def replica_sets(plane: ControlPlane, namespace: str, name: str = "flask-api") -> list[dict]:
-    selector = f"app.kubernetes.io/name={name}"
+    selector = f"app.kubernetes.io/instance={name}"
     return get(plane, "replicasets", "-n", namespace, "-l", selector)["items"]
 
 
@@ -171,6 +172,22 @@ def test_controllers_create_one_replica_set_and_two_admitted_pods(control_plane,
         # No kubelet and no scheduler: admitted (Pod Security included) and waiting for a node.
         assert pod["status"]["phase"] == "Pending"
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_migration_job_runs_a_pod_admitted_under_restricted(control_plane, seed_run):
+    (job,) = get(control_plane, "jobs", "-n", "backend")["items"]
+    instance = job["metadata"]["name"]
+
+    (pod,) = eventually(lambda: pods(control_plane, "backend", instance), "the Job's pod")
+
+    assert pod["spec"]["containers"][0]["name"] == "migrate"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_app_pods_wait_for_the_migrations_in_an_init_container(control_plane, seed_run):
+    created = eventually(lambda: pods(control_plane, "backend"), "the app's pods")
+
+    assert [c["name"] for c in created[0]["spec"]["initContainers"]] == ["wait-for-migrations"]
 
 
 def test_the_service_gets_an_endpoint_slice(control_plane, seed_run):

@@ -1,0 +1,168 @@
+"""The database: a SQLAlchemy engine per gunicorn worker, sized to the worker's concurrency.
+
+- Pool: one connection per request a worker serves at once (``threads`` from
+  ``serving.concurrency_from_env``), at most POOL_SIZE_MAX, no overflow, so a pod never opens
+  more than workers x that; when every connection is busy a request waits in the pool's queue
+  (up to POOL_TIMEOUT_SECONDS) rather than failing. The cap matters for a worker model that
+  serves hundreds of requests at once: PostgreSQL allows 100 connections by default.
+- Timeouts: a connection attempt gives up after CONNECT_TIMEOUT_SECONDS and a statement after
+  STATEMENT_TIMEOUT_MS (set per session by PostgreSQL, so a stuck query frees its thread);
+  a transaction left idle is ended by the server.
+- Reconnects: ``pool_pre_ping`` tests a pooled connection before handing it out and replaces it
+  when the server restarted, so a database restart costs no failed request once it is back.
+- A database error that is not the request's fault answers 503 (JSON), never a 500 page.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, Final
+
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase
+from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.wrappers import Response
+
+from backend_api.config import database_address
+from backend_api.serving import concurrency_from_env
+
+# Every scheme config.DATABASE_SCHEMES allows becomes psycopg 3 for SQLAlchemy.
+DRIVER: Final = "postgresql+psycopg"
+
+CONNECT_TIMEOUT_SECONDS: Final = 5
+STATEMENT_TIMEOUT_MS: Final = 5_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS: Final = 30_000
+POOL_TIMEOUT_SECONDS: Final = 30
+POOL_SIZE_MAX: Final = 32
+
+# Readiness: a short statement timeout (libpq's connect timeout cannot go below 2 s), and the
+# answer is kept briefly so frequent probes, from several workers, do not load the database.
+READINESS_STATEMENT_TIMEOUT_MS: Final = 500
+READINESS_CONNECT_TIMEOUT_SECONDS: Final = 2
+READINESS_CACHE_SECONDS: Final = 2.0
+
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    """The app's tables (Alembic's autogenerate compares against ``Base.metadata``)."""
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """DATABASE_URL as SQLAlchemy's URL for psycopg 3. The error never shows the URL: it
+    usually carries a password."""
+    database_address(url)  # the scheme, host and port, or ConfigError
+    return make_url(url).set(drivername=DRIVER)
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int,
+    statement_timeout_ms: int = STATEMENT_TIMEOUT_MS,
+    connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS,
+    pool_timeout_seconds: float = POOL_TIMEOUT_SECONDS,
+    application_name: str = "backend_api",
+    **engine_options: Any,
+) -> Engine:
+    options = f"-c statement_timeout={statement_timeout_ms}"
+    options += f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+    return create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": connect_timeout_seconds,
+            "options": options,
+            "application_name": application_name,
+        },
+        **engine_options,
+    )
+
+
+class ReadinessCheck:
+    """``SELECT 1`` on a connection of its own, at most once per READINESS_CACHE_SECONDS per
+    worker; concurrent probes share one check instead of queueing on the database."""
+
+    def __init__(self, url: str) -> None:
+        self._engine = make_engine(
+            url,
+            pool_size=1,
+            statement_timeout_ms=READINESS_STATEMENT_TIMEOUT_MS,
+            connect_timeout_seconds=READINESS_CONNECT_TIMEOUT_SECONDS,
+            pool_timeout_seconds=READINESS_CONNECT_TIMEOUT_SECONDS,
+            application_name="backend_api readiness",
+        )
+        self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self._ok = False
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    def ok(self) -> bool:
+        with self._lock:
+            if time.monotonic() - self._checked_at >= READINESS_CACHE_SECONDS:
+                self._ok = self._select_one()
+                self._checked_at = time.monotonic()
+            return self._ok
+
+    def _select_one(self) -> bool:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            # The driver's message names host and user, never the password.
+            log.warning("database is not ready: %s", reason(error))
+            return False
+        return True
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["DATABASE_URL"]
+    if url:
+        threads = concurrency_from_env(os.environ).threads
+        app.extensions["database"] = make_engine(url, pool_size=min(threads, POOL_SIZE_MAX))
+        app.extensions["database_readiness"] = ReadinessCheck(url)
+    app.register_error_handler(DBAPIError, _database_unavailable)
+
+
+def dispose(app: Flask) -> None:
+    """Close the app's database connections (tests and tools that build many apps)."""
+    if "database" in app.extensions:
+        app.extensions["database"].dispose()
+        app.extensions["database_readiness"].dispose()
+
+
+def engine() -> Engine:
+    """The worker's engine; 503 when the app has no DATABASE_URL."""
+    found: Engine | None = current_app.extensions.get("database")
+    if found is None:
+        raise ServiceUnavailable("no database is configured (DATABASE_URL)")
+    return found
+
+
+def _database_unavailable(error: DBAPIError) -> Response:
+    # Connection lost, server restarting, statement timeout: the client may retry; the pod's
+    # readiness reports the outage. Input is validated before any statement and the schema
+    # has no constraint a valid request could break, so no database error is the client's.
+    log.warning("database error: %s", reason(error))
+    unavailable = ServiceUnavailable("the database is unavailable; retry later")
+    response = current_app.handle_http_exception(unavailable)
+    assert isinstance(response, Response)
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def reason(error: BaseException) -> str:
+    """The first line of the driver's message: names host and user, never the password."""
+    original = getattr(error, "orig", None) or error
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(error).__name__
