@@ -817,10 +817,11 @@ class FlaskBackend(Construct):
             or above /tmp and /run/secrets). Default: - none.
         :param migrations: Run schema migrations in a Job once per release, and hold new pods in
             an init container until the schema is at their head. Default: - none.
-        :param max_request_bytes: Largest request body accepted: passed to the app as
-            MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH and gunicorn refuse larger ones with
-            413) and to ingress-nginx as its proxy-body-size. Default: 1048576 (1 MiB, nginx's
-            own default).
+        :param max_request_bytes: Largest request accepted: passed to the app as
+            MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH refuses a larger body with 413,
+            gunicorn a longer request line or header field, within its own 4094/8190-byte
+            limits) and to ingress-nginx as its proxy-body-size. Default: 1048576 (1 MiB,
+            nginx's own default).
         :param ingress: Route a host and path to the Service with an Ingress. Default: - none.
         :param http_route: Route to the Service with a Gateway API HTTPRoute. Default: - none.
         :param env_from: ConfigMaps and Secrets managed elsewhere, as environment variables;
