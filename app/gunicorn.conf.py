@@ -8,7 +8,7 @@ gunicorn reads only the names it knows from this module; the others are helpers.
 import os
 
 from backend_api.config import DEFAULTS, log_level, max_request_bytes
-from backend_api.logs import ACCESS_LOGGER, JsonFormatter
+from backend_api.logs import JsonFormatter
 from backend_api.serving import concurrency_from_env, env_int
 
 # --- Listening ------------------------------------------------------------------------------
@@ -16,30 +16,50 @@ from backend_api.serving import concurrency_from_env, env_int
 bind = f"0.0.0.0:{env_int(os.environ, 'PORT', 8000)}"
 
 # --- Workers --------------------------------------------------------------------------------
-# Threads overlap I/O waits inside a worker; counts come from the CPU limit (see serving.py).
-worker_class = "gthread"
+# One worker process per core of the CPU limit, each an event loop (gevent): a client that is
+# slow or silent while it sends its request costs a greenlet and a socket, not a thread, so it
+# cannot starve the probes or the other clients. The options, measured side by side
+# (BENCHMARKS.md section 5, 200 slowloris connections for 20 s, then c=64 without them):
+# - the previous 1 gthread x 4: no probe answered, 0 req/s for everyone else;
+# - more threads (1 gthread x 256) survives 200, but 257 connections would starve it again,
+#   and threads cost CPU-bound p99 at normal load (1 x 32: p99 3x ours, GIL contention);
+# - a header-read timeout (gunicorn has none; a thread would wait it out per connection) and
+#   probes on a port of their own would keep the pod alive while its clients starve;
+# - gunicorn's own gevent worker survives, but serves a fast client again and again while
+#   others wait (p99 6x ours, slowest probe 0.8 s), which worker.py fixes.
+# gevent also suits an I/O-bound API: while a request waits on the database (psycopg 3 waits
+# cooperatively under gevent) the worker serves others: a 20 ms wait at c=64 ran 6x the
+# req/s of 1 gthread x 4. backend_api/worker.py adds what gunicorn's gevent worker lacks: a cap
+# on requests in the app, bodies read before a request takes a slot, fairness, a quick stop,
+# JSON error pages and recycling by memory.
+worker_class = "backend_api.worker.Worker"
+# `threads`: requests one worker runs in the app at once (the others wait for a slot; the
+# probes do not). The database pool is sized from it (serving.concurrency_from_env).
 workers, threads = concurrency_from_env(os.environ)
+# Open connections per worker: kept-alive, slow or idle ones included. A slow client holds one
+# for at most `keepalive` seconds while it sends its request head.
+worker_connections = 1000
 
 # On SIGTERM, in-flight requests get this long to finish before their workers are killed.
 # The Kubernetes construct derives terminationGracePeriodSeconds from the same variable.
 graceful_timeout = env_int(os.environ, "GRACEFUL_TIMEOUT", 25)
 
-# A worker whose main loop has not checked in for 30 s is wedged: kill and replace it. With
-# gthread this is not a per-request limit; the threads serve while the loop checks in.
+# A worker whose event loop has not checked in for 30 s is wedged (a request that computed for
+# 30 s without yielding): kill and replace it. Not a per-request limit for requests that wait.
 timeout = 30
 
 # Longer than the 60 s idle timeout of the proxies usually in front (ingress-nginx, cloud load
 # balancers), so they close idle connections first; if gunicorn did, a request the proxy sends
 # on a connection that is closing at that moment would fail with a 502. Idle connections cost
-# a socket, not a thread, and on SIGTERM gunicorn closes them within a second.
+# a greenlet and a socket, and on SIGTERM the worker closes them after 2 s (worker.py).
 keepalive = 75
 
-# Recycle each worker after about 20,000 requests to bound memory growth from leaks; the jitter
-# spreads the restarts so the workers of a pod do not all restart at the same moment. Not
-# lower: with one worker per core, a recycle pauses that core for a worker boot, and at 1000
-# it did so every half second under load, raising p99 from 44 ms to 98 ms (BENCHMARKS.md).
-max_requests = 20_000
-max_requests_jitter = 2_000
+# No recycling by request count (gunicorn's max_requests): with one worker per core, each
+# recycle left the pod without a serving worker while the new one booted (p99 +20 ms at
+# 20,000). A worker restarts itself only when its memory outgrows its share of the container's
+# limit (backend_api/worker.py), which without a leak is never; BENCHMARKS.md measures the
+# growth, and the kubelet's OOM kill remains the last bound.
+max_requests = 0
 
 # --- Request limits: one size, FlaskBackend's max_request_bytes (MAX_REQUEST_BYTES) --------------
 # The body: Flask answers 413 beyond it (backend_api/config.py), from the Content-Length, before
@@ -66,13 +86,12 @@ if os.environ.get("FORWARDED_ALLOW_IPS"):
     forwarded_allow_ips = os.environ["FORWARDED_ALLOW_IPS"]
 
 # --- Logs: JSON lines on stdout, as the app's own (backend_api/logs.py) -------------------------
+# The access log skips Python's logging: GunicornLogger writes each line directly (logs.py).
+logger_class = "backend_api.logs.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
 # The ConfigMap's LOG_LEVEL arrives as FLASK_LOG_LEVEL: one knob for the app and gunicorn.
 loglevel = log_level(os.environ.get("FLASK_LOG_LEVEL") or str(DEFAULTS["LOG_LEVEL"])).lower()
-# The message of an access line; JsonFormatter adds method, path, status, duration_ms,
-# request_id (from the X-Request-ID response header), ... as fields of their own.
-access_log_format = "%(r)s %(s)s"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -88,6 +107,5 @@ logconfig_dict = {
     "root": {"level": loglevel.upper(), "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
-        ACCESS_LOGGER: {"level": "INFO", "handlers": ["stdout"], "propagate": False},
     },
 }

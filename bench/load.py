@@ -50,17 +50,20 @@ class ServerSpec:
     env: dict[str, str]
     workers: int
     shipped_config: bool = True
+    # bench/wait_wsgi.py adds /wait (a 20 ms I/O wait) to the real app
+    app_uri: str = "wait_wsgi:create_app()"
+    app_dir: Path = APP_DIR  # app/ of this checkout, or of an earlier commit (workers.py)
 
     def command(self, port: int) -> list[str]:
         bind = () if self.shipped_config else ("--bind", f"127.0.0.1:{port}")
-        return [sys.executable, "-m", "gunicorn", *self.args, *bind, "backend_api:create_app()"]
+        return [sys.executable, "-m", "gunicorn", *self.args, *bind, self.app_uri]
 
 
 def shipped(cpu_millicores: int) -> ServerSpec:
     """(a) The image's command with the env the construct sets for its default resources."""
     workers, threads = concurrency(cpu_millicores)
     return ServerSpec(
-        f"shipped: CPU_LIMIT_MILLICORES={cpu_millicores} -> {workers} gthread x {threads}",
+        f"shipped: CPU_LIMIT_MILLICORES={cpu_millicores} -> {workers} ours x {threads}",
         ("--config", "gunicorn.conf.py"),
         {"CPU_LIMIT_MILLICORES": str(cpu_millicores)},
         workers,
@@ -68,13 +71,14 @@ def shipped(cpu_millicores: int) -> ServerSpec:
 
 
 def swept(workers: int, threads: int, worker_class: str) -> ServerSpec:
-    """(b) The shipped config with other worker and thread counts (command line wins)."""
+    """(b) The shipped config with other worker counts, requests per worker or worker class
+    (the command line wins over the config file)."""
     args: tuple[str, ...] = ("--config", "gunicorn.conf.py")
-    if worker_class == "sync":
-        args += ("--worker-class", "sync")
-        label = f"{workers} sync"
+    if worker_class == "ours":
+        label = f"{workers} ours x {threads}"
     else:
-        label = f"{workers} gthread x {threads}"
+        args += ("--worker-class", worker_class)
+        label = f"{workers} {worker_class}" + (f" x {threads}" if worker_class == "gthread" else "")
     env = {"CPU_LIMIT_MILLICORES": "1000", "WEB_CONCURRENCY": str(workers)}
     env["GUNICORN_THREADS"] = str(threads)
     return ServerSpec(label, args, env, workers)
@@ -82,7 +86,14 @@ def swept(workers: int, threads: int, worker_class: str) -> ServerSpec:
 
 def bare() -> ServerSpec:
     """(c) gunicorn's defaults: one sync worker, no config file, no access log."""
-    return ServerSpec("gunicorn defaults: 1 sync", (), {}, 1, shipped_config=False)
+    return ServerSpec(
+        "gunicorn defaults: 1 sync",
+        (),
+        {},
+        1,
+        shipped_config=False,
+        app_uri="backend_api:create_app()",  # `gunicorn backend_api:create_app()`, nothing added
+    )
 
 
 @dataclass
@@ -197,7 +208,8 @@ def gunicorn(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
     base = {k: v for k, v in os.environ.items() if k not in GUNICORN_ENV}
     env = {
         **base,
-        "PYTHONPATH": str(APP_DIR),
+        "PYTHONPATH": os.pathsep.join([str(spec.app_dir), str(BENCH_DIR)]),
+        "PYTHONUNBUFFERED": "1",  # as the image sets it: each log line is written at once
         "PORT": str(port),
         "FLASK_SECRET_KEY": SECRET,
         "HOME": str(workdir),  # gunicorn's control socket, when enabled, goes under $HOME
@@ -205,7 +217,7 @@ def gunicorn(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
     }
     # The shipped config is read from app/ as in the image; the bare run starts in an empty
     # directory so gunicorn does not pick up ./gunicorn.conf.py by default.
-    cwd = APP_DIR if spec.shipped_config else workdir
+    cwd = spec.app_dir if spec.shipped_config else workdir
     log = (workdir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
         [*pin(SERVER_CPU), *spec.command(port)],
@@ -338,8 +350,10 @@ def run(smoke: bool, cpu_millicores: int, memory_limit_mib: int, log: Log = prin
     if smoke:
         sweep_specs = [swept(1, 4, "gthread")]
     else:
-        sweep_specs = [swept(w, t, "gthread") for w in (1, 2, 3) for t in (1, 2, 4, 8)]
-        sweep_specs += [swept(w, 1, "sync") for w in (1, 2, 3)]
+        sweep_specs = [swept(w, 32, "ours") for w in (1, 2, 3)]
+        sweep_specs += [swept(1, 4, "ours"), swept(1, 128, "ours")]
+        sweep_specs += [swept(w, t, "gthread") for w, t in ((1, 4), (1, 32), (2, 4))]
+        sweep_specs += [swept(w, 1, "sync") for w in (1, 2)]
     a_spec = shipped(cpu_millicores)
     memory = Memory()
 

@@ -27,7 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "lib")]
 
 import load  # noqa: E402
 import sections  # noqa: E402
+import slowclients as bench_slow  # noqa: E402
 import synth  # noqa: E402
+import workers  # noqa: E402
 
 import main as entry  # noqa: E402
 
@@ -39,6 +41,10 @@ THROUGHPUT_SHARE_MIN = 0.90
 P99_RATIO_MAX = 1.25
 MEMORY_SHARE_MAX = 0.50
 TEST_SECONDS_MAX = 90.0
+PROBE_SECONDS_MAX = 1.0  # the kubelet's default probe timeout
+UNDER_ATTACK_SHARE_MIN = 0.90
+BARE_RPS_RATIO_MIN = 1.0
+LOGGING_P99_RATIO_MAX = 1.25
 
 
 @dataclass
@@ -234,8 +240,8 @@ def load_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
         "",
         f"gunicorn on 127.0.0.1 (free ports), {pinning}. Load: {results.generator}, one thread, "
         f"keep-alive connections, {results.seconds:.0f} s per cell after a warm-up. The shipped "
-        "config logs every request as a JSON line (to a file here) and recycles workers "
-        "(`max_requests` in app/gunicorn.conf.py); gunicorn's defaults do neither.",
+        "config logs every request as a JSON line (to a file here); gunicorn's defaults do "
+        "not.",
         "",
         "| server | endpoint | c | req/s | p50 (ms) | p99 (ms) | errors |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -252,7 +258,8 @@ def load_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
     lines += [
         "",
         f"(b) Sweep at c={top}, same CPU allowance, shipped config with `WEB_CONCURRENCY`, "
-        "`GUNICORN_THREADS` (and `--worker-class sync`) overridden, one run each:",
+        "`GUNICORN_THREADS` (and `--worker-class`) overridden, one run each (ours = the shipped "
+        "worker class, x = requests in the app at once):",
         "",
         "| workers x threads | "
         + " | ".join(f"`{p}` req/s, p99 ms" for p in results.endpoints)
@@ -347,6 +354,132 @@ def memory_section(results: load.LoadResults) -> tuple[list[str], list[Goal]]:
     return lines, [goal]
 
 
+def workers_section(results: workers.WorkerResults) -> tuple[list[str], list[Goal]]:
+    shipped = results.shipped_label
+    lines = [
+        "## 5. Slow clients and worker models",
+        "",
+        f"(d) Slow clients: ordinary load ({workers.ORDINARY_CONNECTIONS} keep-alive connections "
+        f"on `{workers.API}`) in slices of {workers.SLICE_SECONDS:.0f} s: half of "
+        f"{results.attack_seconds:.0f} s alone, then {results.attack_seconds:.0f} s while "
+        f"{results.slow_connections} connections each "
+        "send half a request head and one more header line every "
+        f"{bench_slow.TRICKLE_INTERVAL_S:.0f} s, never the end (slowloris); meanwhile `/livez` "
+        f"and `/readyz` are probed on new connections every {bench_slow.PROBE_INTERVAL_S} s "
+        f"with the kubelet's {bench_slow.PROBE_TIMEOUT_S:.0f} s timeout, then the other half "
+        "alone again; req/s are medians of the slices. RSS: the server's process tree.",
+        "",
+        "| server | slow connections held | probes answered in time | slowest probe (ms) "
+        "| req/s alone | req/s under attack | share | RSS alone / under attack (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in results.attacks:
+        lines.append(
+            f"| {a.label} | {a.held} | {a.probes.total - a.probes.failed} of {a.probes.total} "
+            f"| {a.probes.worst_s * 1e3:.0f} | {a.before.rps:,.0f} | {a.during.rps:,.0f} "
+            f"| {a.share:.0%} | {a.rss_before_mib:.1f} / {a.rss_during_mib:.1f} |"
+        )
+    rounds = results.rounds
+    lines += [
+        "",
+        f"(e) Normal load, c=64, {rounds} interleaved round(s) of {results.normal_seconds:.0f} s "
+        f"(medians; per-round req/s in brackets show the noise). `{workers.WAIT}` waits 20 ms "
+        "as a database call would (bench/wait_wsgi.py, not in the shipped app).",
+        "",
+        "| server | endpoint | req/s | p99 (ms) | errors | req/s per round |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for label, by_path in results.normal.items():
+        for path, runs in by_path.items():
+            m = load.summarize(runs)
+            per_round = ", ".join(f"{r.rps:,.0f}" for r in runs)
+            lines.append(
+                f"| {label} | `{path}` | {m.rps:,.0f} | {m.p99_ms:.2f} | {m.failures} "
+                f"| {per_round} |"
+            )
+    lines.append("")
+
+    goals = []
+    (ours,) = [a for a in results.attacks if a.label == shipped]
+    probes_ok = ours.probes.failed == 0 and ours.probes.worst_s <= PROBE_SECONDS_MAX
+    goals.append(
+        Goal(
+            f"(d) {results.slow_connections} slow clients for {results.attack_seconds:.0f} s",
+            f"probes {ours.probes.total - ours.probes.failed}/{ours.probes.total} in time "
+            f"(slowest {ours.probes.worst_s * 1e3:.0f} ms); ordinary clients keep "
+            f"{ours.share:.0%} of their req/s",
+            f"every probe < {PROBE_SECONDS_MAX:.0f} s, >= {UNDER_ATTACK_SHARE_MIN:.0%}",
+            probes_ok
+            and ours.share >= UNDER_ATTACK_SHARE_MIN
+            and ours.held == results.slow_connections,
+        )
+    )
+    if results.costs:
+        before, ours = results.costs["before"], results.costs["shipped"]
+        lines += [
+            "(f) Per-request costs of the code alone (bench/costs.py: no server, no socket, "
+            "output to /dev/null, pinned to CPU 1; medians of 3 interleaved runs, each the best "
+            "of 5 timings): an access-log line through the logger gunicorn.conf.py configures, "
+            "and a request to `/api/v1/info` through the app's WSGI callable (request ids "
+            f"included); before = app/ of {workers.BEFORE_COMMIT}.",
+            "",
+            "| per request | before (us) | shipped (us) | shipped / before |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, title in (("access_line_us", "access-log line"), ("request_us", "app request")):
+            ratio = ours[key] / before[key]
+            lines.append(f"| {title} | {before[key]:.1f} | {ours[key]:.1f} | {ratio:.2f}x |")
+        lines.append("")
+    growth = results.rss_end_mib - results.rss_start_mib
+    lines += [
+        f"Memory of the shipped server (master + worker, RSS), which is not recycled by request "
+        f"count: {results.rss_start_mib:.1f} MiB after warm-up, {results.rss_end_mib:.1f} MiB "
+        f"after serving {results.requests_served:,} requests in the rounds above "
+        f"({growth:+.1f} MiB, {growth / max(results.requests_served, 1) * 1e5 * 1024:+.0f} KiB "
+        "per 100,000 requests).",
+        "",
+    ]
+    before = next((k for k in results.normal if k.startswith("before")), None)
+    if before is not None:
+        for path in (workers.API, workers.WAIT):
+            a, b = workers.summary(results, shipped, path), workers.summary(results, before, path)
+            goals.append(
+                Goal(
+                    f"(e) `{path}` c=64 vs the shipped config before ({before.split(':')[0]})",
+                    f"req/s {a.rps / b.rps:.2f}x ({a.rps:,.0f} vs {b.rps:,.0f}); p99 "
+                    f"{a.p99_ms / b.p99_ms:.2f}x ({a.p99_ms:.1f} vs {b.p99_ms:.1f} ms); "
+                    f"{a.failures} errors",
+                    "req/s >= 1.00x, p99 <= 1.00x, 0 errors",
+                    a.rps >= b.rps and a.p99_ms <= b.p99_ms and a.failures == 0,
+                )
+            )
+    bare_label = load.bare().label
+    a, bare = (
+        workers.summary(results, shipped, workers.API),
+        workers.summary(results, bare_label, workers.API),
+    )
+    goals.append(
+        Goal(
+            f"(e) `{workers.API}` c=64 vs bare `gunicorn backend_api:create_app()`",
+            f"req/s {a.rps / bare.rps:.2f}x ({a.rps:,.0f} vs {bare.rps:,.0f}); {a.failures} errors",
+            f">= {BARE_RPS_RATIO_MIN:.2f}x, 0 errors",
+            a.rps >= BARE_RPS_RATIO_MIN * bare.rps and a.failures == 0,
+        )
+    )
+    if "shipped without the access log" in results.normal:
+        n = workers.summary(results, "shipped without the access log", workers.API)
+        goals.append(
+            Goal(
+                f"(e) `{workers.API}` c=64 p99 vs the same server without the access log",
+                f"{a.p99_ms / n.p99_ms:.2f}x ({a.p99_ms:.1f} vs {n.p99_ms:.1f} ms); req/s "
+                f"{a.rps / n.rps:.2f}x",
+                f"<= {LOGGING_P99_RATIO_MAX}x",
+                a.p99_ms <= LOGGING_P99_RATIO_MAX * n.p99_ms,
+            )
+        )
+    return lines, goals
+
+
 def test_suite() -> tuple[list[str], list[Goal]]:
     log("make test")
     start = time.perf_counter()
@@ -401,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     load_lines, load_goals = load_section(load_results)
     memory_lines, memory_goals = memory_section(load_results)
     goals += load_goals + memory_goals
+    worker_lines, worker_goals = workers_section(workers.run(args.smoke, log))
+    goals += worker_goals
     if args.smoke:
         test_lines = ["## 4. Test suite", "", "Not measured in a smoke run.", ""]
         goals.append(Goal("`make test` wall time", "-", f"< {TEST_SECONDS_MAX:.0f} s", None))
@@ -437,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         *load_lines,
         *memory_lines,
         *test_lines,
+        *worker_lines,
     ]
     # bench/database.py and bench/control_plane.py write their own marked sections: keep them.
     previous = output.read_text(encoding="utf-8") if output.exists() else ""

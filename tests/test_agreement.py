@@ -39,7 +39,7 @@ def gunicorn_settings(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) 
 def pins(path: Path) -> dict[str, str]:
     lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
     return {
-        name.lower().replace("_", "-"): version
+        re.sub(r"[-_.]+", "-", name.lower()): version  # PEP 503: zope.event is zope-event
         for name, _, version in (line.partition("==") for line in lines if line)
     }
 

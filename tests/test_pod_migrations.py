@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,35 @@ def test_a_database_outage_fails_readiness_not_liveness_and_recovers(
 
     assert pod.process.poll() is None  # never restarted
     assert pod.get("/api/v1/items")[0] == 200
+
+
+def test_requests_waiting_on_the_database_block_neither_the_probes_nor_each_other(
+    sandbox: None,
+    manifests: list[dict[str, Any]],
+    tmp_path: Path,
+    processes: list[PodProcess],
+    database: str,
+):
+    # Given a migrated database and a serving pod (one gevent worker: a query that blocked
+    # the worker instead of its greenlet would stall everything below)
+    job = run(processes, manifests, tmp_path, kind="Job")
+    assert job.wait(timeout=60) == 0, job.logs()
+    pod = run(processes, manifests, tmp_path)
+    pod.wait_until_started("/readyz")
+
+    # When another session holds the items table, so that API reads wait in PostgreSQL
+    with psycopg.connect(database) as holder:
+        holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            waiting = [pool.submit(pod.get, "/api/v1/items") for _ in range(4)]
+            time.sleep(1)
+            assert not any(future.done() for future in waiting)
+
+            # Then the worker still answers the probes and other routes at once
+            start = time.monotonic()
+            assert pod.get("/livez")[0] == 200
+            assert pod.get("/api/v1/info")[0] == 200
+            assert time.monotonic() - start < 1
+
+            holder.rollback()  # the lock goes; every waiting read completes
+            assert [future.result(timeout=10)[0] for future in waiting] == [200] * 4

@@ -1,15 +1,17 @@
 """The backend HTTP API: a Flask application factory that gunicorn serves.
 
 gunicorn calls ``create_app()`` in each worker (see ``gunicorn.conf.py``). Importing this
-package creates nothing: no app, no connection, no log line.
+package creates nothing: no app, no connection, no log line, and imports none of the app's
+modules: gunicorn's master imports the package (through gunicorn.conf.py) before gevent
+patches the standard library in the workers, and a module imported unpatched keeps what it
+bound (psycopg picks a blocking wait at import, which would stall a whole worker per query).
+The app's modules are imported by ``create_app()``, in the worker.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-
-from backend_api import api, config, db, errors, health, items, logs, request_id
 
 __version__ = "0.1.0"
 
@@ -22,6 +24,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     host, ...) it logs one line and raises ``config.ConfigError``, so gunicorn fails to
     boot instead of serving with a broken or insecure configuration.
     """
+    from backend_api import api, config, db, errors, health, items, logs, request_id
+
     # An API serves no files: without a static folder Flask adds no /static route.
     app = Flask(__name__, static_folder=None)
     # JSON logging comes first so that even a configuration error is one parseable line.

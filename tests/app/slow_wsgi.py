@@ -1,13 +1,16 @@
-"""Test-only WSGI entry point: the real app plus a slow route, so production code has none.
+"""Test-only WSGI entry point: the real app plus a slow route and a route that reads a request
+body, so production code has neither.
 
-gunicorn loads it as ``slow_wsgi:create_app()`` in test_gunicorn_server.py.
+gunicorn loads it as ``slow_wsgi:create_app()`` in test_gunicorn_server.py and
+test_gunicorn_slow_clients.py.
 """
 
+import hashlib
 import os
 import time
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 
 import backend_api
 
@@ -23,5 +26,10 @@ def create_app() -> Flask:
         Path(os.environ["SLOW_STARTED_FILE"]).touch()
         time.sleep(SLOW_SECONDS)
         return {"status": "done"}
+
+    @app.post("/echo")
+    def echo() -> dict[str, int | str]:
+        body = request.get_data()
+        return {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
     return app

@@ -3,12 +3,15 @@ structured fields."""
 
 import json
 import logging
+import os
+import re
+import select
 
 import pytest
-from gunicorn.glogging import SafeAtoms  # type: ignore[import-untyped]
 
 from backend_api import create_app
-from backend_api.logs import JsonFormatter
+from backend_api.logs import JsonFormatter, access_line
+from backend_api.request_id import ENVIRON_KEY
 
 
 def test_app_log_line_is_json_with_the_request_id(
@@ -30,36 +33,34 @@ def test_app_log_line_is_json_with_the_request_id(
     assert "db-password" not in line
 
 
-def test_gunicorn_access_record_becomes_structured_fields() -> None:
-    # Given an access record as gunicorn emits it: its format string and escaped atoms
-    atoms = SafeAtoms(
-        {
-            "r": "GET /api/v1/info HTTP/1.1",
-            "m": "GET",
-            "U": "/api/v1/info",
-            "q": "",
-            "s": "200",
-            "B": 70,
-            "D": 1500,
-            "h": "10.1.2.3",
-            "a": 'curl "quoted"',
-            "f": "-",
-            "{x-request-id}o": "abc-123",
-        }
-    )
-    record = logging.LogRecord(
-        "gunicorn.access", logging.INFO, __file__, 1, "%(r)s %(s)s", (atoms,), None
-    )
-    # When it is formatted
-    entry = json.loads(JsonFormatter().format(record))
-    # Then each atom is a typed field; gunicorn's "-" and empty values are left out
-    del entry["time"], entry["pid"]
+def test_access_line_has_every_documented_field() -> None:
+    # Given a request as gunicorn hands it to the access log: WSGI environ, status, bytes sent
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/api/v1/info?verbose=1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": "/api/v1/info",
+        "QUERY_STRING": "verbose=1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_USER_AGENT": 'curl "quoted"',
+        ENVIRON_KEY: "abc-123",
+    }
+    # When its line is written
+    line = access_line("200 OK", 70, environ, 1500)
+    # Then it is one JSON line with each value as a typed field
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    entry = json.loads(line)
+    assert line == (json.dumps(entry) + "\n").encode()  # as json.dumps writes it, byte for byte
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", entry.pop("time"))
+    assert entry.pop("pid") == os.getpid()
     assert entry == {
         "level": "info",
         "logger": "gunicorn.access",
-        "message": "GET /api/v1/info HTTP/1.1 200",
+        "message": "GET /api/v1/info?verbose=1 HTTP/1.1 200",
         "method": "GET",
         "path": "/api/v1/info",
+        "query": "verbose=1",
         "status": 200,
         "duration_ms": 1.5,
         "response_bytes": 70,
@@ -67,6 +68,29 @@ def test_gunicorn_access_record_becomes_structured_fields() -> None:
         "user_agent": 'curl "quoted"',
         "request_id": "abc-123",
     }
+
+
+def test_access_line_leaves_out_what_is_unknown() -> None:
+    # Given an error gunicorn answered itself: no query, no user agent, no request id
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/", "SERVER_PROTOCOL": "HTTP/1.1"}
+    environ |= {"PATH_INFO": "/", "QUERY_STRING": "", "REMOTE_ADDR": "127.0.0.1"}
+    entry = json.loads(access_line("400 Bad Request", None, environ, 20))
+    assert not {"query", "user_agent", "request_id", "response_bytes"} & set(entry)
+    assert (entry["status"], entry["duration_ms"]) == (400, 0.02)
+
+
+def test_access_line_stays_within_one_atomic_pipe_write() -> None:
+    # Given a request whose URL and user agent are as long as gunicorn accepts, all escapes
+    huge = "\x01" * 8000
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/" + huge, "SERVER_PROTOCOL": "HTTP/1.1"}
+    environ |= {"PATH_INFO": "/" + huge, "QUERY_STRING": huge, "HTTP_USER_AGENT": huge}
+    # When its line is written, then it fits in PIPE_BUF, says it was cut, and keeps the rest
+    line = access_line("200 OK", 2, environ, 1000)
+    entry = json.loads(line)
+    assert len(line) <= select.PIPE_BUF
+    assert entry["truncated"] is True
+    assert entry["path"].startswith("/\x01")
+    assert entry["status"] == 200
 
 
 def test_extra_values_become_fields_even_when_not_json() -> None:

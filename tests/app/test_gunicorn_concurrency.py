@@ -11,8 +11,10 @@ from backend_api.serving import Concurrency, concurrency, concurrency_from_env
     ("millicores", "workers"),
     [(100, 1), (500, 1), (1000, 1), (1001, 2), (1500, 2), (2000, 2), (4000, 4)],
 )
-def test_one_worker_per_started_core_each_with_four_threads(millicores: int, workers: int) -> None:
-    assert concurrency(millicores) == Concurrency(workers=workers, threads=4)
+def test_one_worker_per_started_core_each_running_32_requests_at_once(
+    millicores: int, workers: int
+) -> None:
+    assert concurrency(millicores) == Concurrency(workers=workers, threads=32)
 
 
 @given(st.integers(min_value=1, max_value=256_000))
@@ -30,11 +32,11 @@ def test_zero_millicores_is_rejected() -> None:
 
 
 def test_unset_cpu_limit_behaves_as_one_core() -> None:
-    assert concurrency_from_env({}) == Concurrency(workers=1, threads=4)
+    assert concurrency_from_env({}) == Concurrency(workers=1, threads=32)
 
 
 def test_cpu_limit_from_the_downward_api_sets_the_workers() -> None:
-    assert concurrency_from_env({"CPU_LIMIT_MILLICORES": "3000"}) == Concurrency(3, 4)
+    assert concurrency_from_env({"CPU_LIMIT_MILLICORES": "3000"}) == Concurrency(3, 32)
 
 
 def test_web_concurrency_and_gunicorn_threads_override_the_formula() -> None:
@@ -44,7 +46,7 @@ def test_web_concurrency_and_gunicorn_threads_override_the_formula() -> None:
 
 def test_empty_values_count_as_unset() -> None:
     environ = {"CPU_LIMIT_MILLICORES": "", "WEB_CONCURRENCY": " ", "GUNICORN_THREADS": ""}
-    assert concurrency_from_env(environ) == Concurrency(workers=1, threads=4)
+    assert concurrency_from_env(environ) == Concurrency(workers=1, threads=32)
 
 
 @pytest.mark.parametrize(

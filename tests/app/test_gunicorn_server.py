@@ -3,103 +3,14 @@ and the JSON log lines it prints. Every wait is bounded; the process is always k
 
 import http.client
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
-TESTS_DIR = Path(__file__).resolve().parent
-GRACEFUL_TIMEOUT = 5
-SECRET = "e2e-signing-key"
+from served import GRACEFUL_TIMEOUT, SECRET, accepts_connections, get, gunicorn, wait_for
 
-
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text().splitlines()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.05)
-
-
-def get(
-    port: int, path: str, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
-
-
-def accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
-        return False
-    return True
-
-
-@contextmanager
-def gunicorn(app_uri: str, tmp_path: Path, **env: str) -> Iterator[Server]:
-    """Run gunicorn as the image does (working directory app/, shipped config) until ready."""
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    environ = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(TESTS_DIR)]),
-        "PYTHONUNBUFFERED": "1",
-        "PORT": str(port),
-        "GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),
-        "CPU_LIMIT_MILLICORES": "1000",
-        "FLASK_SECRET_KEY": SECRET,
-        **env,
-    }
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app_uri]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=APP_DIR, env=environ, stdout=output, stderr=subprocess.STDOUT
-        )
-    try:
-        server = Server(process, port, log)
-
-        def ready() -> bool:
-            assert process.poll() is None, "gunicorn exited:\n" + log.read_text()
-            try:
-                return get(port, "/startupz")[0] == 200
-            except OSError:
-                return False
-
-        wait_for(ready, timeout=15, what="gunicorn to serve /startupz")
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+from backend_api.worker import MEMORY_CHECK_EVERY, STOP_LINGER_SECONDS
 
 
 def test_sigterm_lets_the_in_flight_request_finish_then_exits(tmp_path: Path) -> None:
@@ -151,3 +62,37 @@ def test_every_line_gunicorn_prints_is_json_and_requests_carry_their_id(tmp_path
     )
     # And the secret key is nowhere in the logs
     assert all(SECRET not in line for line in lines)
+
+
+def test_a_worker_over_its_memory_share_is_replaced_and_no_request_fails(tmp_path: Path) -> None:
+    # Given a worker whose memory is over its share of the (pretended 1 MiB) limit
+    with gunicorn("tiny_memory_wsgi:create_app()", tmp_path) as server:
+        # When it has served enough requests to check its memory, and more keep coming for 3 s
+        statuses = [get(server.port, "/api/v1/info")[0] for _ in range(MEMORY_CHECK_EVERY)]
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            statuses.append(get(server.port, "/api/v1/info")[0])
+        lines = server.log_lines()
+    # Then every request was answered
+    assert set(statuses) == {200}
+    # And the worker said why it restarted, and a new worker took over
+    entries = [json.loads(line) for line in lines]
+    assert any("over its 0 MiB share of the memory limit" in e["message"] for e in entries)
+    assert len({e["pid"] for e in entries if e["logger"] == "gunicorn.access"}) >= 2
+
+
+def test_sigterm_closes_idle_keep_alive_connections_after_a_short_linger(tmp_path: Path) -> None:
+    # Given a long graceful timeout and a client that keeps its connection open after a request
+    with gunicorn("backend_api:create_app()", tmp_path, GRACEFUL_TIMEOUT="20") as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("GET", "/livez")
+            assert connection.getresponse().read()
+            # When gunicorn receives SIGTERM
+            server.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            # Then it exits once the idle connection is closed, not at the graceful timeout
+            assert server.process.wait(timeout=25) == 0
+            assert time.monotonic() - signalled < STOP_LINGER_SECONDS + 3
+        finally:
+            connection.close()

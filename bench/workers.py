@@ -1,0 +1,218 @@
+"""Worker models side by side: slow clients (issue 10) and normal load (issues 10, 11, 15).
+
+Every candidate is the shipped gunicorn.conf.py with one thing changed on the command line, so
+the differences are the worker model and its counts. Servers are pinned to CPU 1 and load to
+CPU 0 as in load.py; the runs are interleaved round by round, and the goals use medians.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import load
+import slowclients
+from load import Log, Measurement, ServerSpec, Summary
+
+CONFIG = ("--config", "gunicorn.conf.py")
+ONE_CORE = {"CPU_LIMIT_MILLICORES": "1000"}
+API = "/api/v1/info"  # CPU-bound: no I/O at all
+WAIT = "/wait"  # I/O-bound: 20 ms of waiting (bench/wait_wsgi.py), as a database call
+ORDINARY_CONNECTIONS = 16
+SLICE_SECONDS = 5.0  # ordinary load is measured in slices this long (medians)
+# The last commit before the worker model changed (issue 10): "before" is app/ exactly as it
+# shipped then (1 gthread x 4, access log through logging, max_requests 20,000).
+BEFORE_COMMIT = "d20c073"
+
+
+def shipped() -> ServerSpec:
+    return load.shipped(1000)
+
+
+def no_access_log() -> ServerSpec:
+    nolog = str(load.BENCH_DIR / "gunicorn_nolog.conf.py")
+    return ServerSpec("shipped without the access log", ("--config", nolog), ONE_CORE, 1)
+
+
+def before(workdir: Path) -> ServerSpec:
+    """The shipped config and app of BEFORE_COMMIT, extracted from git into `workdir`."""
+    archive = subprocess.run(
+        ["git", "-C", str(load.ROOT), "archive", BEFORE_COMMIT, "app"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True, timeout=60)
+    label = f"before ({BEFORE_COMMIT}): 1 gthread x 4"
+    return ServerSpec(label, CONFIG, ONE_CORE, 1, app_dir=workdir / "app")
+
+
+def gthread(threads: int, note: str = "") -> ServerSpec:
+    env = {**ONE_CORE, "GUNICORN_THREADS": str(threads)}
+    args = (*CONFIG, "--worker-class", "gthread")
+    return ServerSpec(f"1 gthread x {threads}{note}", args, env, 1)
+
+
+def stock_gevent() -> ServerSpec:
+    return ServerSpec(
+        "gunicorn's own gevent worker", (*CONFIG, "--worker-class", "gevent"), ONE_CORE, 1
+    )
+
+
+@dataclass
+class Attack:
+    label: str
+    held: int
+    before: Summary  # medians of the slices alone, before and after the attack
+    during: Summary  # medians of the slices under attack
+    probes: slowclients.ProbeLog
+    rss_before_mib: float
+    rss_during_mib: float
+
+    @property
+    def share(self) -> float:
+        return self.during.rps / self.before.rps if self.before.rps else 0.0
+
+
+@dataclass
+class WorkerResults:
+    attack_seconds: float
+    slow_connections: int
+    attacks: list[Attack]
+    normal_seconds: float
+    rounds: int
+    normal: dict[str, dict[str, list[Measurement]]]  # label -> path -> one run per round
+    shipped_label: str
+    # The shipped server's process tree before and after the normal-load rounds: what a worker
+    # that is never recycled by request count grows by.
+    rss_start_mib: float
+    rss_end_mib: float
+    requests_served: int
+    # "before" / "shipped" -> medians of bench/costs.py's microseconds, runs interleaved
+    costs: dict[str, dict[str, float]]
+
+
+def rss_mib(pid: int) -> float:
+    return sum(load.status_kib(p, "VmRSS") for p in load.tree(pid)) / 1024
+
+
+def costs(app_dir: Path, rounds: int) -> list[dict[str, float]]:
+    """bench/costs.py in a fresh process per round, pinned like the servers."""
+    runs = []
+    for _ in range(rounds):
+        done = subprocess.run(
+            [*load.pin(load.SERVER_CPU), sys.executable, str(load.BENCH_DIR / "costs.py")],
+            cwd=app_dir,
+            env={**os.environ, "PYTHONPATH": str(app_dir)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    return runs
+
+
+def attack(server: load.Server, seconds: float, connections: int) -> Attack:
+    """Ordinary load in slices: alone, then while slowloris connections are held for
+    `seconds` (and the probes run), then alone again. Slices before and after bracket the
+    attack, so a slow minute of the shared machine weighs on both sides."""
+    slices = max(1, round(seconds / SLICE_SECONDS))
+    slice_s = seconds / slices
+
+    def ordinary() -> Measurement:
+        return load.load(server.port, API, ORDINARY_CONNECTIONS, slice_s)
+
+    alone = [ordinary() for _ in range(max(1, slices // 2))]
+    rss_before = rss_mib(server.process.pid)
+    probes = slowclients.ProbeLog()
+    with slowclients.slow_headers(server.port, connections) as held:
+        prober = slowclients.probe_during(server.port, seconds, probes)
+        during = [ordinary() for _ in range(slices)]
+        rss_during = rss_mib(server.process.pid)
+        prober.join(timeout=seconds + 10)
+    alone += [ordinary() for _ in range(max(1, slices // 2))]
+    return Attack(
+        server.spec.label,
+        held,
+        load.summarize(alone),
+        load.summarize(during),
+        probes,
+        rss_before,
+        rss_during,
+    )
+
+
+def run(smoke: bool, log: Log = print) -> WorkerResults:
+    attack_seconds = 1.0 if smoke else 20.0
+    slow_connections = 20 if smoke else 200
+    normal_seconds = 1.0 if smoke else 5.0
+    rounds = 1 if smoke else 3
+    paths = (API,) if smoke else (API, WAIT)
+
+    attacks = []
+    normal: dict[str, dict[str, list[Measurement]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        workdir = Path(tmp)
+        if smoke:
+            attacked, loaded = [shipped()], [shipped(), load.bare()]
+        else:
+            old = before(workdir)
+            attacked = [shipped(), old, gthread(256), stock_gevent()]
+            loaded = [shipped(), no_access_log(), load.bare(), old, gthread(32), stock_gevent()]
+        for spec in attacked:
+            log(f"slow clients: {spec.label}, {slow_connections} connections")
+            with load.gunicorn(spec, workdir) as server:
+                load.warm_up(server, smoke)
+                attacks.append(attack(server, attack_seconds, slow_connections))
+        log(f"normal load: {len(loaded)} servers, {rounds} interleaved rounds, c=64")
+        with contextlib.ExitStack() as stack:
+            servers = [stack.enter_context(load.gunicorn(s, workdir)) for s in loaded]
+            for server in servers:
+                load.warm_up(server, smoke)
+            ours = servers[0]
+            rss_start = rss_mib(ours.process.pid)
+            for _ in range(rounds):
+                for server in servers:
+                    for path in paths:
+                        if path == WAIT and not server.spec.shipped_config:
+                            continue  # gunicorn's defaults serve the app as shipped: no /wait
+                        runs = normal.setdefault(server.spec.label, {}).setdefault(path, [])
+                        runs.append(load.load(server.port, path, 64, normal_seconds))
+                        time.sleep(0.2)
+            rss_end = rss_mib(ours.process.pid)
+        cost_runs: dict[str, list[dict[str, float]]] = {}
+        if not smoke:
+            log("per-request costs: access line and app, before and shipped, interleaved")
+            for _ in range(3):
+                for label, app_dir in (("before", old.app_dir), ("shipped", load.APP_DIR)):
+                    cost_runs.setdefault(label, []).extend(costs(app_dir, 1))
+    served = sum(m.requests for runs in normal[ours.spec.label].values() for m in runs)
+    return WorkerResults(
+        attack_seconds,
+        slow_connections,
+        attacks,
+        normal_seconds,
+        rounds,
+        normal,
+        shipped().label,
+        rss_start,
+        rss_end,
+        served,
+        {
+            label: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            for label, runs in cost_runs.items()
+        },
+    )
+
+
+def summary(results: WorkerResults, label: str, path: str) -> Summary:
+    return load.summarize(results.normal[label][path])
