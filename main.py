@@ -90,7 +90,36 @@ SETTINGS = (
         "on",
     ),
     Setting("env-file", "dotenv file with settings and secret values, e.g. .env (default: none)"),
+    Setting(
+        "ingress-host",
+        "host name of an Ingress to the Service, e.g. api.example.com (default: none, no Ingress)",
+    ),
+    Setting(
+        "tls-secret",
+        "name of the kubernetes.io/tls Secret for --ingress-host, e.g. made by cert-manager "
+        "(default: none, plain HTTP)",
+    ),
+    Setting(
+        "profile",
+        "dev: one replica, smaller requests, IfNotPresent, ENVIRONMENT=development, for a local "
+        "kind/minikube cluster; prod: the production defaults (default: prod)",
+        "prod",
+    ),
 )
+
+# What a profile changes: the defaults of some settings (a flag, the environment or the env file
+# still win) and the backend's resource requests. prod is the plain defaults.
+PROFILE_DEFAULTS: dict[str, dict[str, str]] = {
+    "dev": {
+        "replicas": "1",  # one pod: no PodDisruptionBudget either
+        "image-pull-policy": "IfNotPresent",  # an image built and loaded locally
+        "environment": "development",
+    },
+    "prod": {},
+}
+# Requests of a dev pod: a laptop cluster schedules it next to everything else. The limits stay
+# those of prod, so the app runs as it will in production (one worker per core of the limit).
+DEV_REQUESTS = {"cpu_request_millicores": 50, "memory_request_mib": 128}
 
 
 class SettingError(ValueError):
@@ -116,6 +145,9 @@ class Tier:
     existing_secret: str | None
     generated_secret_key: bool
     migrations: bool = True
+    profile: str = "prod"
+    ingress_host: str | None = None
+    tls_secret: str | None = None
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -186,11 +218,15 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     """Flags, then the environment, then the env file, then defaults. Pure: no cdk8s here."""
     env_file = args.env_file or environ.get("ENV_FILE")
     source = {**(read_env_file(env_file) if env_file else {}), **environ}
+    profile = args.profile or source.get("PROFILE") or "prod"
+    if profile not in PROFILE_DEFAULTS:
+        raise SettingError(f"profile must be one of {', '.join(PROFILE_DEFAULTS)}, got {profile!r}")
 
     def get(flag: str) -> str | None:
         setting = next(s for s in SETTINGS if s.flag == flag)
         value = getattr(args, flag.replace("-", "_"))
-        value = value if value is not None else source.get(setting.env, setting.default)
+        default = PROFILE_DEFAULTS[profile].get(flag, setting.default)
+        value = value if value is not None else source.get(setting.env, default)
         if value is not None:
             refuse_control_characters(flag, value)  # before any check that would show it
         return value
@@ -224,7 +260,12 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         )
     if existing_secret is None and "DATABASE_URL" in secret_values:
         check_database_url(secret_values["DATABASE_URL"])
-    from flask_backend.validation import dns_label, one_of
+    from flask_backend.validation import dns_label, dns_subdomain, host_name, one_of
+
+    ingress_host = get("ingress-host") or None
+    tls_secret = get("tls-secret") or None
+    if tls_secret is not None and ingress_host is None:
+        raise SettingError("tls-secret needs ingress-host: it is the certificate of that host")
 
     migrations = one_of("migrations", get("migrations"), ("on", "off")) == "on"
     return Tier(
@@ -239,6 +280,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         existing_secret=existing_secret,
         generated_secret_key=generated,
         migrations=migrations,
+        profile=profile,
+        ingress_host=None if ingress_host is None else host_name("ingress-host", ingress_host),
+        tls_secret=None if tls_secret is None else dns_subdomain("tls-secret", tls_secret),
     )
 
 
@@ -335,7 +379,7 @@ def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend, Migrations
+    from flask_backend import Autoscaling, FlaskBackend, Ingress, Migrations, Resources
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
@@ -357,6 +401,10 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         existing_secret=tier.existing_secret,
         # The app image's migration command, once per release; pods wait until it is done.
         migrations=Migrations() if tier.migrations else None,
+        resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
+        ingress=Ingress(host=tier.ingress_host, tls_secret=tier.tls_secret)
+        if tier.ingress_host
+        else None,
         part_of="three-tier-app",
     )
     return app

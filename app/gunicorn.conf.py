@@ -7,7 +7,7 @@ gunicorn reads only the names it knows from this module; the others are helpers.
 
 import os
 
-from backend_api.config import DEFAULTS, log_level
+from backend_api.config import DEFAULTS, log_level, max_request_bytes
 from backend_api.logs import JsonFormatter
 from backend_api.serving import concurrency_from_env, env_int
 
@@ -60,6 +60,15 @@ keepalive = 75
 # limit (backend_api/worker.py), which without a leak is never; BENCHMARKS.md measures the
 # growth, and the kubelet's OOM kill remains the last bound.
 max_requests = 0
+
+# --- Request limits: one size, FlaskBackend's max_request_bytes (MAX_REQUEST_BYTES) --------------
+# The body: Flask answers 413 beyond it (backend_api/config.py), from the Content-Length, before
+# reading it. The head: gunicorn refuses a request line or a header field larger than that too,
+# within its own maxima (4094 and 8190 bytes, its defaults), so no part of a request may exceed
+# what the ingress controller and the app accept.
+_max_request_bytes = max_request_bytes(os.environ)
+limit_request_line = min(4094, _max_request_bytes)
+limit_request_field_size = min(8190, _max_request_bytes)
 
 # --- A read-only root filesystem --------------------------------------------------------------
 # /tmp is the only writable path (a memory-backed emptyDir): the worker heartbeat file lives

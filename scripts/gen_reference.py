@@ -38,6 +38,11 @@ OPTION_CLASSES = (
     "Scheduling",
     "Migrations",
     "Metrics",
+    "Ingress",
+    "HttpRoute",
+    "GatewayRef",
+    "EnvFrom",
+    "ExtraContainer",
 )
 
 

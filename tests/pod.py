@@ -286,14 +286,17 @@ def start_pod(
         else:
             data = secret_values(secrets[source["secretRef"]["name"]])
         env.update({prefix + key: value for key, value in data.items()})
-    limits = container["resources"]["limits"]
     for variable in container.get("env", []):
         if "value" in variable:
             env[variable["name"]] = variable["value"]
         else:
+            # limits.cpu or requests.cpu, as the kubelet resolves them. (limits.cpu of a
+            # container without a CPU limit would be the node's CPU: a KeyError here.)
             field_ref = variable["valueFrom"]["resourceFieldRef"]
-            assert (field_ref["resource"], field_ref["divisor"]) == ("limits.cpu", "1m")
-            env[variable["name"]] = str(quantity_millicores(limits["cpu"]))
+            kind, _, resource = field_ref["resource"].partition(".")
+            assert (resource, field_ref["divisor"]) == ("cpu", "1m")
+            cpu = container["resources"][kind]["cpu"]
+            env[variable["name"]] = str(quantity_millicores(cpu))
 
     if port is not None:
         env["PORT"] = str(port)

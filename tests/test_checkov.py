@@ -22,7 +22,19 @@ from typing import Any
 import pytest
 import yaml
 
-from flask_backend import Autoscaling, EgressRule, FlaskBackend, Migrations, NetworkPolicyOptions
+from flask_backend import (
+    Autoscaling,
+    EgressRule,
+    EnvFrom,
+    ExtraContainer,
+    FlaskBackend,
+    GatewayRef,
+    HttpRoute,
+    Ingress,
+    Migrations,
+    NetworkPolicyOptions,
+    Resources,
+)
 
 # Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()
@@ -53,6 +65,25 @@ def write_manifests(directory: Path) -> int:
                 ingress_namespaces=("frontend",),
                 egress=(EgressRule(namespace="database", ports=(5432,)),),
             ),
+        ),
+        # Issue 13's options: routing, no CPU limit (the one opt-out: checkov's CPU-limit check
+        # is skipped on this Deployment, with its reason), envFrom, an init container and a
+        # native sidecar, a priority class and a ServiceAccount managed elsewhere.
+        "platform": lambda chart: FlaskBackend(
+            chart,
+            "platform",
+            image=IMAGE,
+            secrets=FAKE_SECRETS,
+            resources=Resources(cpu_limit_millicores=None),
+            network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
+            ingress=Ingress(host="api.example.com", tls_secret="api-tls", class_name="nginx"),
+            http_route=HttpRoute(parent_refs=(GatewayRef("public", namespace="gateways"),)),
+            env_from=(EnvFrom(config_map="platform-settings"),),
+            init_containers=(ExtraContainer("warm", IMAGE, command=("true",)),),
+            sidecars=(ExtraContainer("proxy", IMAGE),),
+            priority_class_name="business-critical",
+            service_account="platform-identity",
+            migrations=Migrations(),
         ),
     }
     count = 0
@@ -127,3 +158,19 @@ def test_checkov_scanned_every_object(checkov_run: tuple[dict[str, Any], int]) -
     assert summary["parsing_errors"] == 0
     assert summary["resource_count"] == resources
     assert summary["passed"] >= 10 * resources
+
+
+def test_checkov_skips_only_the_cpu_limit_check_of_the_backend_without_one(
+    checkov_run: tuple[dict[str, Any], int],
+) -> None:
+    report, _ = checkov_run
+
+    skipped = report["results"]["skipped_checks"]
+
+    assert sorted(
+        (c["check_id"], c["resource"].rpartition("-migrate-")[0] or c["resource"]) for c in skipped
+    ) == [
+        ("CKV_K8S_11", "Deployment.backend.platform"),
+        ("CKV_K8S_11", "Job.backend.platform"),
+    ]
+    assert "cpu_limit_millicores" in skipped[0]["check_result"]["suppress_comment"]

@@ -355,6 +355,8 @@ def test_env_keys_must_be_c_identifiers() -> None:
         "CPU_LIMIT_MILLICORES",
         "METRICS_PORT",
         "PROMETHEUS_MULTIPROC_DIR",
+        "CPU_REQUEST_MILLICORES",
+        "MAX_REQUEST_BYTES",
     ],
 )
 def test_env_must_not_shadow_what_the_backend_sets(key: str) -> None:
@@ -364,7 +366,8 @@ def test_env_must_not_shadow_what_the_backend_sets(key: str) -> None:
     assert message == (
         "env key must not be one the backend sets "
         "(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, METRICS_PORT, "
-        f"PROMETHEUS_MULTIPROC_DIR), got {key!r}"
+        "PROMETHEUS_MULTIPROC_DIR, CPU_REQUEST_MILLICORES, MAX_REQUEST_BYTES), "
+        f"got {key!r}"
     )
 
 

@@ -8,7 +8,13 @@ only the fake values of tests.support.FAKE_SECRETS, never a real secret.
 from __future__ import annotations
 
 # First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, synth, validate_strict
+from tests.support import (
+    FAKE_SECRETS,
+    K8S_VERSION,
+    NATIVE_SIDECARS_K8S_VERSION,
+    synth,
+    validate_strict,
+)
 
 # isort: split
 from collections.abc import Callable
@@ -20,7 +26,13 @@ import yaml
 from flask_backend import (
     Autoscaling,
     EgressRule,
+    EnvFrom,
+    ExtraContainer,
     FlaskBackend,
+    GatewayRef,
+    HttpRoute,
+    Ingress,
+    Migrations,
     NetworkPolicyOptions,
     Resources,
     Shutdown,
@@ -33,10 +45,10 @@ PINNED_IMAGE = (
 )
 
 
-def scenario(build: Callable[[cdk8s.Chart], Any]) -> str:
+def scenario(build: Callable[[cdk8s.Chart], Any], version: str = K8S_VERSION) -> str:
     """Synthesize one chart in namespace `backend`, check it strictly, and render it as YAML."""
     documents = synth(build)
-    validate_strict(documents)
+    validate_strict(documents, version)
     return yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True)
 
 
@@ -121,6 +133,78 @@ def test_single_replica_with_custom_port_resources_and_shutdown(yaml_snapshot: A
             network_policy=None,
             image_pull_secrets=["registry-credentials"],
         )
+    )
+
+    assert rendered == yaml_snapshot
+
+
+def test_routed_with_ingress_and_http_route(yaml_snapshot: Any) -> None:
+    # Both routes to the Service's http port, TLS, a 5 MiB body limit at the edge and in the
+    # app, and the NetworkPolicy admitting the controllers' namespaces besides the frontend.
+    rendered = scenario(
+        lambda chart: FlaskBackend(
+            chart,
+            "api",
+            image=TAGGED_IMAGE,
+            secrets=FAKE_SECRETS,
+            max_request_bytes=5 * 1024 * 1024,
+            network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
+            ingress=Ingress(
+                host="api.example.com",
+                path="/api",
+                tls_secret="api-example-com-tls",
+                class_name="nginx",
+                annotations={"cert-manager.io/cluster-issuer": "letsencrypt"},
+            ),
+            http_route=HttpRoute(
+                parent_refs=(GatewayRef("public", namespace="gateways", section_name="https"),),
+                hostnames=("api.example.com",),
+                path="/api",
+            ),
+        )
+    )
+
+    assert rendered == yaml_snapshot
+
+
+def test_platform_knobs_without_cpu_limit(yaml_snapshot: Any) -> None:
+    # No CPU limit (workers from the request, checkov's CPU-limit check skipped with a reason),
+    # envFrom of objects managed elsewhere, an init container, a native sidecar (valid from
+    # Kubernetes 1.29), a priority class and a ServiceAccount managed elsewhere.
+    rendered = scenario(
+        lambda chart: FlaskBackend(
+            chart,
+            "api",
+            image=PINNED_IMAGE,
+            existing_secret="api-credentials",
+            resources=Resources(cpu_request_millicores=1500, cpu_limit_millicores=None),
+            env_from=(
+                EnvFrom(config_map="platform-settings"),
+                EnvFrom(secret="vendor-keys", optional=True, prefix="VENDOR_"),
+            ),
+            init_containers=(
+                ExtraContainer(
+                    "warm-cache",
+                    PINNED_IMAGE,
+                    command=("python", "-m", "warm"),
+                    mounts={"/tmp": "tmp"},
+                ),
+            ),
+            sidecars=(
+                ExtraContainer(
+                    "cloud-sql-proxy",
+                    "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0",
+                    args=("--port=5432", "shop:europe-west1:db"),
+                    security_context={"runAsUser": 65532, "runAsGroup": 65532},
+                ),
+            ),
+            priority_class_name="business-critical",
+            service_account="api-workload-identity",
+            # Its wait container runs after the sidecar (which it may need) and before the
+            # user's init container; the Job gets the sidecar but not that init container.
+            migrations=Migrations(),
+        ),
+        NATIVE_SIDECARS_K8S_VERSION,
     )
 
     assert rendered == yaml_snapshot

@@ -47,9 +47,16 @@ class ConfigError(RuntimeError):
     """The configuration cannot work. Messages name the key and never show its value."""
 
 
+# The largest request body when the pod sets no MAX_REQUEST_BYTES: the construct's default.
+DEFAULT_MAX_REQUEST_BYTES: Final = 1024 * 1024
+
+
 def load(config: Config, test_config: Mapping[str, Any] | None = None) -> None:
     """Fill ``config`` from every source, each overriding the ones before it."""
     config.from_mapping(DEFAULTS)
+    # FlaskBackend's max_request_bytes, which also sizes gunicorn's limits and the ingress's:
+    # Flask answers 413 to a larger body.
+    config["MAX_CONTENT_LENGTH"] = max_request_bytes(os.environ)
     config.from_prefixed_env(ENV_PREFIX)
     # from_prefixed_env() parses values as JSON: FLASK_APP_NAME=123 would become an int and
     # FLASK_SECRET_KEY=true a bool. Our keys are text, so they keep the environment's text.
@@ -62,6 +69,16 @@ def load(config: Config, test_config: Mapping[str, Any] | None = None) -> None:
         config.from_mapping(read_secrets_dir(Path(secrets_dir)))
     if test_config is not None:
         config.from_mapping(test_config)
+
+
+def max_request_bytes(environ: Mapping[str, str]) -> int:
+    """MAX_REQUEST_BYTES, a positive number of bytes (default: 1 MiB)."""
+    text = environ.get("MAX_REQUEST_BYTES", "").strip()
+    if not text:
+        return DEFAULT_MAX_REQUEST_BYTES
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"MAX_REQUEST_BYTES must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def read_secrets_dir(directory: Path) -> dict[str, str]:

@@ -37,9 +37,11 @@ def concurrency(cpu_limit_millicores: int) -> Concurrency:
 
 
 def concurrency_from_env(environ: Mapping[str, str]) -> Concurrency:
-    """``concurrency()`` of CPU_LIMIT_MILLICORES, overridden by WEB_CONCURRENCY (workers) and
+    """``concurrency()`` of CPU_LIMIT_MILLICORES, else of CPU_REQUEST_MILLICORES (a pod without
+    a CPU limit: the CPU it is sure to get), overridden by WEB_CONCURRENCY (workers) and
     GUNICORN_THREADS (threads) when they are set."""
-    cpu = env_int(environ, "CPU_LIMIT_MILLICORES", DEFAULT_CPU_LIMIT_MILLICORES)
+    request = env_int(environ, "CPU_REQUEST_MILLICORES", DEFAULT_CPU_LIMIT_MILLICORES)
+    cpu = env_int(environ, "CPU_LIMIT_MILLICORES", request)
     derived = concurrency(cpu)
     return Concurrency(
         workers=env_int(environ, "WEB_CONCURRENCY", derived.workers),

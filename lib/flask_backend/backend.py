@@ -45,6 +45,8 @@ RESERVED_ENV = (
     "CPU_LIMIT_MILLICORES",
     "METRICS_PORT",
     "PROMETHEUS_MULTIPROC_DIR",
+    "CPU_REQUEST_MILLICORES",
+    "MAX_REQUEST_BYTES",
 )
 TMP_VOLUME, SECRETS_VOLUME, METRICS_VOLUME = "tmp", "secrets", "metrics"
 RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME, METRICS_VOLUME)
@@ -52,6 +54,13 @@ RESERVED_VOLUMES = (TMP_VOLUME, SECRETS_VOLUME, METRICS_VOLUME)
 # must be long and random anyway. 32 characters: 128 bits as hex, more in any richer alphabet.
 CHECKSUM_KEY_SECRET = "SECRET_KEY"  # noqa: S105 - the name of a key, not a value
 MIN_CHECKSUM_KEY_LENGTH = 32
+# Requests larger than this are refused by the ingress controller, gunicorn and Flask alike: 1 MiB,
+# ingress-nginx's own default, so the edge and the app agree out of the box.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+BODY_SIZE_ANNOTATION = "nginx.ingress.kubernetes.io/proxy-body-size"
+# checkov's "CPU limits should be set": skipped, on this Deployment only, when the user opts out
+# of a CPU limit (resources.cpu_limit_millicores=None), with the reason in the manifest.
+CPU_LIMIT_CHECK = "CKV_K8S_11"
 
 # The migration Job's container, and the init container that holds app pods until it is done.
 MIGRATIONS_CONTAINER, MIGRATIONS_WAIT_CONTAINER = "migrate", "wait-for-migrations"
@@ -68,14 +77,17 @@ IMAGE_PULL_POLICIES = {
 class Resources:
     """Requests and limits of the app container, measured on the real app under gunicorn.
 
-    The CPU limit also sets gunicorn's worker count (passed in through the Downward API), so the
-    app never sizes itself from the node's cores.
+    The CPU limit sets gunicorn's worker count (passed in through the Downward API), so the app
+    never sizes itself from the node's cores; without a CPU limit, the CPU request does.
     """
 
     cpu_request_millicores: int = 250
-    """CPU the scheduler reserves. Default: 250 (a quarter core)."""
-    cpu_limit_millicores: int = 1000
-    """CPU ceiling; gunicorn derives its workers from it. Default: 1000 (one core)."""
+    """CPU the scheduler reserves; sizes gunicorn's workers when there is no CPU limit.
+    Default: 250 (a quarter core)."""
+    cpu_limit_millicores: int | None = 1000
+    """CPU ceiling; gunicorn derives its workers from it. None: no CPU limit (for platforms that
+    forbid them; the pod may then burst into idle CPU, and checkov's CKV_K8S_11 is skipped on
+    this Deployment, with the reason in an annotation). Default: 1000 (one core)."""
     memory_request_mib: int = 256
     """Memory the scheduler reserves. Default: 256, equal to the limit (no overcommit)."""
     memory_limit_mib: int = 256
@@ -102,7 +114,9 @@ class Resources:
         for what, request, limit, low in pairs:
             unit = {"cpu": "millicores", "memory": "mib", "ephemeral_storage": "gib"}[what]
             v.int_in_range(f"resources.{what}_request_{unit}", request, low)
-            v.int_in_range(f"resources.{what}_limit_{unit}", limit, low)
+            if limit is None and what == "cpu":
+                continue
+            limit = v.int_in_range(f"resources.{what}_limit_{unit}", limit, low)
             if request > limit:
                 raise ValueError(
                     f"resources.{what}_request_{unit} must be <= resources.{what}_limit_{unit} "
@@ -383,6 +397,188 @@ class Migrations:
             )
 
 
+@dataclass(frozen=True)
+class Ingress:
+    """An Ingress (networking.k8s.io/v1) routing ``host`` and ``path`` to the Service's http port.
+
+    It carries ingress-nginx's body-size annotation from ``max_request_bytes``, so the edge
+    refuses what the app would refuse anyway.
+    """
+
+    host: str
+    """Host name clients use, e.g. "api.example.com" ("*.example.com" for a wildcard)."""
+    path: str = "/"
+    """Path prefix routed to the backend (pathType Prefix). Default: "/"."""
+    tls_secret: str | None = None
+    """Name of a kubernetes.io/tls Secret (e.g. made by cert-manager) for ``host``.
+    Default: - plain HTTP."""
+    class_name: str | None = None
+    """IngressClass to use. Default: - the cluster's default IngressClass."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra annotations for the controller (not the body size: see ``max_request_bytes``).
+    Default: - none."""
+    controller_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller's pods, which the NetworkPolicy then admits (when it
+    admits only some namespaces). Default: "ingress-nginx" (ingress-nginx's install manifests)."""
+
+    def _validate(self) -> None:
+        v.host_name("ingress.host", self.host)
+        v.route_path("ingress.path", self.path)
+        if self.tls_secret is not None:
+            v.dns_subdomain("ingress.tls_secret", self.tls_secret)
+        if self.class_name is not None:
+            v.dns_subdomain("ingress.class_name", self.class_name)
+        annotations = v.annotation_map("ingress.annotations", self.annotations)
+        v.yaml_text("ingress.annotations", annotations)
+        if BODY_SIZE_ANNOTATION in annotations:
+            raise ValueError(
+                f"ingress.annotations must not set {BODY_SIZE_ANNOTATION!r}: the backend sets it "
+                "from max_request_bytes, which also reaches gunicorn and Flask"
+            )
+        v.dns_label("ingress.controller_namespace", self.controller_namespace)
+
+
+@dataclass(frozen=True)
+class GatewayRef:
+    """A Gateway (Gateway API) an HTTPRoute attaches to."""
+
+    name: str
+    """Name of the Gateway."""
+    namespace: str | None = None
+    """Namespace of the Gateway. Default: - the route's own namespace."""
+    section_name: str | None = None
+    """One listener of the Gateway, by name. Default: - every listener that allows the route."""
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """An HTTPRoute (gateway.networking.k8s.io/v1) sending ``hostnames`` and ``path`` to the
+    Service. The Gateway API has no named ports: the route names the Service's port number."""
+
+    parent_refs: tuple[GatewayRef, ...]
+    """The Gateways to attach to (at least one, at most 32)."""
+    hostnames: tuple[str, ...] = ()
+    """Host names to match. Default: - the hosts of the Gateway's listeners."""
+    path: str = "/"
+    """Path prefix routed to the backend (PathPrefix). Default: "/"."""
+    controller_namespace: str | None = None
+    """Namespace of the Gateway's proxy pods, which the NetworkPolicy then admits (when it
+    admits only some namespaces). Default: - the namespace of each parent Gateway, where Istio,
+    NGINX Gateway Fabric and Envoy Gateway's Gateway-namespace mode run them."""
+
+    def _validate(self, route_namespace: str | None) -> tuple[str, ...]:
+        """Check the fields; return the namespaces whose proxies must reach the pods."""
+        v.require_type("http_route.parent_refs", self.parent_refs, (tuple, list))
+        if not 1 <= len(self.parent_refs) <= 32:
+            raise ValueError(
+                f"http_route.parent_refs must hold 1 to 32 GatewayRefs, got {len(self.parent_refs)}"
+            )
+        namespaces = []
+        for i, ref in enumerate(self.parent_refs):
+            where = f"http_route.parent_refs[{i}]"
+            v.require_type(where, ref, GatewayRef)
+            v.dns_subdomain(f"{where}.name", ref.name)
+            if ref.namespace is not None:
+                v.dns_label(f"{where}.namespace", ref.namespace)
+            if ref.section_name is not None:
+                v.dns_subdomain(f"{where}.section_name", ref.section_name)
+            namespaces.append(ref.namespace or route_namespace)
+        v.require_type("http_route.hostnames", self.hostnames, (tuple, list))
+        if len(self.hostnames) > 16:
+            raise ValueError(
+                f"http_route.hostnames must hold at most 16, got {len(self.hostnames)}"
+            )
+        for i, host in enumerate(self.hostnames):
+            v.host_name(f"http_route.hostnames[{i}]", host)
+        v.route_path("http_route.path", self.path)
+        if self.controller_namespace is not None:
+            return (v.dns_label("http_route.controller_namespace", self.controller_namespace),)
+        return tuple(dict.fromkeys(ns for ns in namespaces if ns))
+
+
+@dataclass(frozen=True)
+class EnvFrom:
+    """Every key of a ConfigMap or Secret managed elsewhere, as environment variables."""
+
+    config_map: str | None = None
+    """Name of the ConfigMap (give this or ``secret``). Default: - none."""
+    secret: str | None = None
+    """Name of the Secret (give this or ``config_map``). Default: - none."""
+    prefix: str = ""
+    """Prefix of each variable's name. Default: "" (the keys as they are)."""
+    optional: bool = False
+    """Start the pods even when the object does not exist. Default: False (pods wait for it)."""
+
+    def _to_json(self, argument: str) -> dict[str, Any]:
+        if (self.config_map is None) == (self.secret is None):
+            raise ValueError(
+                f"{argument} must name a config_map or a secret, got "
+                f"config_map={self.config_map!r}, secret={self.secret!r}"
+            )
+        kind, name = (
+            ("configMapRef", self.config_map)
+            if self.secret is None
+            else (
+                "secretRef",
+                self.secret,
+            )
+        )
+        field_name = "config_map" if kind == "configMapRef" else "secret"
+        v.dns_subdomain(f"{argument}.{field_name}", name)
+        v.require_type(f"{argument}.prefix", self.prefix, str)
+        if self.prefix and not v.C_IDENTIFIER.fullmatch(self.prefix):
+            raise ValueError(
+                f"{argument}.prefix must be empty or a C identifier, got {self.prefix!r}"
+            )
+        v.require_type(f"{argument}.optional", self.optional, bool)
+        source: dict[str, Any] = {kind: {"name": name, "optional": self.optional}}
+        if self.prefix:
+            source["prefix"] = self.prefix
+        return source
+
+
+@dataclass(frozen=True)
+class ExtraContainer:
+    """An init container or a sidecar: the app container's hardening unless overridden.
+
+    It runs as the pod's user (10001), with a read-only root filesystem, no privilege
+    escalation, every capability dropped and seccomp RuntimeDefault; ``security_context`` may
+    change those fields only within Pod Security "restricted" (else a ValueError at synth).
+    """
+
+    name: str
+    """Container name (a DNS label, unique in the pod)."""
+    image: str
+    """Image pinned by tag or digest."""
+    command: tuple[str, ...] = ()
+    """Entrypoint. Default: - the image's."""
+    args: tuple[str, ...] = ()
+    """Arguments. Default: - the image's."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Plain environment variables. Default: - none."""
+    mounts: Mapping[str, str] = field(default_factory=dict)
+    """Mount path -> name of a pod volume ("tmp", the app's in-memory /tmp, or one of the
+    backend's ``volumes``). Default: - none."""
+    resources: Resources | None = None
+    """Requests and limits. Default: - 50m CPU (limit 250m, none when the app has no CPU
+    limit), 64 MiB memory, 1 GiB ephemeral storage."""
+    security_context: Mapping[str, Any] = field(default_factory=dict)
+    """Kubernetes securityContext fields laid over the defaults (runAsUser, runAsGroup,
+    readOnlyRootFilesystem, capabilities: {add: [NET_BIND_SERVICE]} ...). Default: - none."""
+
+
+def extra_container_resources(app: Resources) -> Resources:
+    """What an init container or sidecar gets by default: small, and no CPU limit when the app
+    has none (a platform that forbids CPU limits forbids them on every container)."""
+    return Resources(
+        cpu_request_millicores=50,
+        cpu_limit_millicores=None if app.cpu_limit_millicores is None else 250,
+        memory_request_mib=64,
+        memory_limit_mib=64,
+        tmp_size_mib=1,
+    )
+
+
 # jsii value objects (durations, sizes, env values, probes, patches) are immutable, so each is
 # made once per process and shared by every backend: a Node round trip saved per use, the bulk of
 # a backend's synth cost (BENCHMARKS.md).
@@ -442,9 +638,8 @@ def _rolling_update() -> kplus.DeploymentStrategy:
 
 
 @functools.cache
-def _cpu_limit_env() -> kplus.EnvValue:
-    # gunicorn sizes its workers from the limit the container really has (Downward API).
-    return kplus.EnvValue.from_resource(kplus.ResourceFieldPaths.CPU_LIMIT, divisor="1m")
+def _cpu_env(path: kplus.ResourceFieldPaths) -> kplus.EnvValue:
+    return kplus.EnvValue.from_resource(path, divisor="1m")
 
 
 @functools.cache
@@ -621,6 +816,15 @@ class FlaskBackend(Construct):
         volumes: Mapping[str, kplus.Volume] | None = None,
         migrations: Migrations | None = None,
         metrics: Metrics | None = Metrics(),
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        ingress: Ingress | None = None,
+        http_route: HttpRoute | None = None,
+        env_from: Sequence[EnvFrom] = (),
+        init_containers: Sequence[ExtraContainer] = (),
+        sidecars: Sequence[ExtraContainer] = (),
+        native_sidecars: bool = True,
+        priority_class_name: str | None = None,
+        service_account: str | None = None,
     ) -> None:
         """
         :param image: Image pinned by tag or digest ("repo/api:1.4.2", "repo/api@sha256:…").
@@ -665,6 +869,31 @@ class FlaskBackend(Construct):
             an init container until the schema is at their head. Default: - none.
         :param metrics: Prometheus metrics on their own port, optionally a ServiceMonitor; pass
             None for none. Default: - ``Metrics()``.
+        :param max_request_bytes: Largest request accepted: passed to the app as
+            MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH refuses a larger body with 413,
+            gunicorn a longer request line or header field, within its own 4094/8190-byte
+            limits) and to ingress-nginx as its proxy-body-size. Default: 1048576 (1 MiB,
+            nginx's own default).
+        :param ingress: Route a host and path to the Service with an Ingress. Default: - none.
+        :param http_route: Route to the Service with a Gateway API HTTPRoute. Default: - none.
+        :param env_from: ConfigMaps and Secrets managed elsewhere, as environment variables;
+            the backend's own ``config``, secrets and ``env`` win over their keys.
+            Default: - none.
+        :param init_containers: Containers that run to completion, in order, before the app
+            starts, hardened like the app. Default: - none.
+        :param sidecars: Containers that run beside the app for the pod's life (proxies, log
+            shippers), hardened like the app. Native sidecars (init containers with
+            ``restartPolicy: Always``): they start before the init containers and the app, and
+            stop after the app. Default: - none.
+        :param native_sidecars: Emit ``sidecars`` as native sidecars, which need Kubernetes 1.29
+            or newer (on by default since 1.29, GA in 1.33); False makes them plain containers
+            of the pod, for older clusters (no start order; checkov then asks them for probes).
+            Default: True.
+        :param priority_class_name: PriorityClass of the pods (it must exist in the cluster).
+            Default: - the cluster's default priority.
+        :param service_account: Name of a ServiceAccount managed elsewhere (e.g. annotated for
+            workload identity) for the pods to run as; none is emitted. Default: - a
+            ServiceAccount named after the backend, without an API token.
         """
         # 1. Resolve and validate every input before any Kubernetes object exists, and before
         # joining the construct tree: a rejected call leaves the chart untouched, so the caller
@@ -769,6 +998,35 @@ class FlaskBackend(Construct):
             "pod_annotations", {CHECKSUM_ANNOTATION: "0" * 64, **self.pod_annotations}
         )
         self.extra_volumes = _extra_volumes(volumes or {})
+        self.max_request_bytes = v.int_in_range("max_request_bytes", max_request_bytes, 1)
+        self.env_from = _env_from_sources(env_from)
+        volume_names = {TMP_VOLUME, *(volume.name for volume in self.extra_volumes.values())}
+        v.require_type("init_containers", init_containers, (tuple, list))
+        v.require_type("sidecars", sidecars, (tuple, list))
+        taken = {self.name}
+        self.init_containers = [
+            self._extra_container(f"init_containers[{i}]", c, volume_names, taken, allow_latest_tag)
+            for i, c in enumerate(init_containers)
+        ]
+        self.sidecars = [
+            self._extra_container(f"sidecars[{i}]", c, volume_names, taken, allow_latest_tag)
+            for i, c in enumerate(sidecars)
+        ]
+        v.require_type("native_sidecars", native_sidecars, bool)
+        self.native_sidecars = native_sidecars
+        self.priority_class_name = (
+            None
+            if priority_class_name is None
+            else v.dns_subdomain("priority_class_name", priority_class_name)
+        )
+        if service_account is not None:
+            v.dns_subdomain("service_account", service_account)
+            if service_account == "default":
+                raise ValueError(
+                    "service_account must not be 'default', which every pod of the namespace "
+                    "shares (checkov CKV_K8S_41); got 'default'"
+                )
+        self.existing_service_account = service_account
         # What the container's environment will hold, within what execve accepts. The backend's
         # own variables count too (CPU_LIMIT_MILLICORES at its longest).
         own_env = {
@@ -777,6 +1035,7 @@ class FlaskBackend(Construct):
             "SECRETS_DIR": SECRETS_DIR,
             "CPU_LIMIT_MILLICORES": str(v.INT32_MAX),
             **self._metrics_env(),
+            "MAX_REQUEST_BYTES": str(self.max_request_bytes),
         }
         env_sources = {
             "the backend": own_env,
@@ -805,6 +1064,19 @@ class FlaskBackend(Construct):
                 f"namespace (of chart {chart.node.id!r}) must not start with 'kube-', which "
                 f"Kubernetes reserves for its own components, got {namespace!r}"
             )
+        self.ingress_options = ingress
+        if ingress is not None:
+            v.require_type("ingress", ingress, Ingress)
+            ingress._validate()
+        self.http_route_options = http_route
+        route_namespaces: tuple[str, ...] = ()
+        if http_route is not None:
+            v.require_type("http_route", http_route, HttpRoute)
+            route_namespaces = http_route._validate(namespace)
+        # The namespaces whose proxies deliver routed traffic: the NetworkPolicy admits them.
+        self.router_namespaces = tuple(
+            dict.fromkeys([*([ingress.controller_namespace] if ingress else []), *route_namespaces])
+        )
         if self.name == "kubernetes" and namespace in (None, "default"):
             raise ValueError(
                 "name must not be 'kubernetes' in the default namespace: the backend's Service "
@@ -829,6 +1101,8 @@ class FlaskBackend(Construct):
                     ("NetworkPolicy", f"{self.name}-migrations"),
                     ("HorizontalPodAutoscaler", self.name),
                     ("ServiceMonitor", self.name),
+                    ("Ingress", self.name),
+                    ("HTTPRoute", self.name),
                 )
             ],
             argument="name",
@@ -848,8 +1122,14 @@ class FlaskBackend(Construct):
                 f"id {id!r} is already used by another construct in {scope.node.path!r}; "
                 "pass a distinct id"
             ) from None
-        self.service_account = kplus.ServiceAccount(
-            self, "service-account", metadata=self._metadata(self.name), automount_token=False
+        self.service_account: kplus.IServiceAccount = (
+            kplus.ServiceAccount.from_service_account_name(
+                self, "service-account-ref", self.existing_service_account
+            )
+            if self.existing_service_account
+            else kplus.ServiceAccount(
+                self, "service-account", metadata=self._metadata(self.name), automount_token=False
+            )
         )
         # The ConfigMap and the Secret are plain ApiObjects whose data is one patch: cdk8s-plus's
         # ConfigMap and Secret copy their data once per key when synthesized (20,000 keys took
@@ -882,6 +1162,8 @@ class FlaskBackend(Construct):
         self.service_monitor = self._service_monitor()
         self.migration_network_policy: cdk8s.ApiObject | None = None
         self.migration_job = self._migration_job() if self.migrations else None
+        self.ingress = self._ingress()
+        self.http_route = self._http_route()
 
     @property
     def service_host(self) -> str:
@@ -947,6 +1229,7 @@ class FlaskBackend(Construct):
         env = {
             "PORT": str(self.port),
             "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
+            "MAX_REQUEST_BYTES": str(self.max_request_bytes),
             **self.extra_env,
         }
         if secret is not None and secrets_as_env:
@@ -971,7 +1254,12 @@ class FlaskBackend(Construct):
             ports.append(kplus.ContainerPort(number=self.metrics.port, name=METRICS_PORT_NAME))
             env.update(self._metrics_env())
         env_values = {k: _env_value(value) for k, value in env.items()}
-        env_values["CPU_LIMIT_MILLICORES"] = _cpu_limit_env()
+        # gunicorn sizes its workers from the CPU the container really has (Downward API): its
+        # limit, else its request. Never limits.cpu without a limit: that is the node's CPU.
+        if res.cpu_limit_millicores is None:
+            env_values["CPU_REQUEST_MILLICORES"] = _cpu_env(kplus.ResourceFieldPaths.CPU_REQUEST)
+        else:
+            env_values["CPU_LIMIT_MILLICORES"] = _cpu_env(kplus.ResourceFieldPaths.CPU_LIMIT)
 
         def http_probe(path: str, period: int, failures: int) -> kplus.Probe:
             return _http_probe(path, self.port, probes.timeout_seconds, period, failures)
@@ -979,7 +1267,9 @@ class FlaskBackend(Construct):
         deployment = kplus.Deployment(
             self,
             "deployment",
-            metadata=self._metadata(self.name),
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, labels=self.labels, annotations=self._checkov_skips()
+            ),
             select=False,
             replicas=None if self.autoscaling else self.replicas,
             pod_metadata=cdk8s.ApiObjectMetadata(
@@ -1017,7 +1307,9 @@ class FlaskBackend(Construct):
                     resources=kplus.ContainerResources(
                         cpu=kplus.CpuResources(
                             request=_millicores(res.cpu_request_millicores),
-                            limit=_millicores(res.cpu_limit_millicores),
+                            limit=None
+                            if res.cpu_limit_millicores is None
+                            else _millicores(res.cpu_limit_millicores),
                         ),
                         memory=kplus.MemoryResources(
                             request=_mebibytes(res.memory_request_mib),
@@ -1047,9 +1339,119 @@ class FlaskBackend(Construct):
             patches.append(
                 cdk8s.JsonPatch.add("/spec/template/spec/containers/0/envFrom/1/prefix", env_prefix)
             )
+        patches += self._extra_container_patches()
         # One call for all patches: each jsii call is a round trip to Node.
         cdk8s.ApiObject.of(deployment).add_json_patch(*patches, *self._pod_spec_patches())
+        if self.sidecars and self.native_sidecars:
+            _NativeSidecars.wrap(deployment, self.sidecars)
         return deployment
+
+    def _checkov_skips(self) -> dict[str, str] | None:
+        """Annotations of the Deployment and the migration Job."""
+        if self.resources.cpu_limit_millicores is not None:
+            return None
+        # An explicit, reasoned skip of checkov's CPU-limit check, on this Deployment only.
+        return {
+            # checkov splits the value at '=': the reason must hold none.
+            "checkov.io/skip1": f"{CPU_LIMIT_CHECK}=no CPU limit by choice "
+            "(resources.cpu_limit_millicores is None); workers are sized from the CPU request"
+        }
+
+    def _extra_container_patches(self) -> list[cdk8s.JsonPatch]:
+        """User envFrom sources, init containers, sidecars: plain data, one patch each."""
+        container = "/spec/template/spec/containers"
+        # Before the backend's own sources: a later envFrom wins, so config and secrets do.
+        patches = [
+            cdk8s.JsonPatch.add(f"{container}/0/envFrom/{i}", source)
+            for i, source in enumerate(self.env_from)
+        ]
+        if self.init_containers:
+            patches.append(
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/initContainers",
+                    [_typed_quantities(c) for c in self.init_containers],
+                )
+            )
+        if not self.native_sidecars:
+            patches += [
+                cdk8s.JsonPatch.add(f"{container}/-", _typed_quantities(c)) for c in self.sidecars
+            ]
+        if self.priority_class_name:
+            patches.append(
+                cdk8s.JsonPatch.add(
+                    "/spec/template/spec/priorityClassName", self.priority_class_name
+                )
+            )
+        return patches
+
+    def _extra_container(
+        self,
+        argument: str,
+        spec: ExtraContainer,
+        volume_names: set[str],
+        taken: set[str],
+        allow_latest: bool,
+    ) -> dict[str, Any]:
+        """An init container or sidecar as a patch of the Deployment, with the app's hardening."""
+        v.require_type(argument, spec, ExtraContainer)
+        name = v.dns_label(f"{argument}.name", spec.name)
+        if name in taken:
+            raise ValueError(
+                f"{argument}.name must be unique in the pod (the app container is named after "
+                f"the backend), got {name!r}"
+            )
+        taken.add(name)
+        v.image_reference(f"{argument}.image", spec.image, allow_latest=allow_latest)
+        container: dict[str, Any] = {
+            "name": name,
+            "image": spec.image,
+            "imagePullPolicy": self.image_pull_policy,
+        }
+        for key in ("command", "args"):
+            words = getattr(spec, key)
+            v.require_type(f"{argument}.{key}", words, (tuple, list))
+            for word in words:
+                v.require_type(f"{argument}.{key}", word, str)
+            v.yaml_text(f"{argument}.{key}", {str(i): w for i, w in enumerate(words)})
+            if words:
+                container[key] = list(words)
+        env = v.string_map(f"{argument}.env", spec.env)
+        v.yaml_text(f"{argument}.env", env)
+        for key in env:
+            if not v.C_IDENTIFIER.fullmatch(key):
+                raise ValueError(f"{argument}.env key must be a C identifier, got {key!r}")
+        if env:
+            container["env"] = [{"name": k, "value": value} for k, value in env.items()]
+        mounts = v.string_map(f"{argument}.mounts", spec.mounts)
+        if mounts:
+            container["volumeMounts"] = []
+        for path, volume in mounts.items():
+            mount = v.mount_path(f"{argument}.mounts key", path)
+            if volume not in volume_names:
+                raise ValueError(
+                    f"{argument}.mounts[{path!r}] must name a volume of the pod "
+                    f"({', '.join(sorted(volume_names))}), got {volume!r}"
+                )
+            container["volumeMounts"].append({"name": volume, "mountPath": mount})
+        resources = spec.resources or extra_container_resources(self.resources)
+        v.require_type(f"{argument}.resources", resources, Resources)
+        resources._validate()
+        container["resources"] = _resources_json(resources)
+        overrides = v.restricted_security_context(
+            f"{argument}.security_context", spec.security_context
+        )
+        container["securityContext"] = {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsGroup": RUN_AS_GROUP,
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            **overrides,
+        }
+        return container
 
     def _pod_spec_patches(self) -> list[cdk8s.JsonPatch]:
         """Scheduling and pull-secret fields cdk8s-plus-27 cannot express (escape hatches)."""
@@ -1196,7 +1598,10 @@ class FlaskBackend(Construct):
             return None
         ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
         if options.ingress_namespaces:
-            ingress["from"] = [_namespace_peer(ns) for ns in options.ingress_namespaces]
+            # Routed traffic arrives from the ingress controller's or Gateway's proxies. (With
+            # no list, any source may reach the port: the proxies included.)
+            admitted = dict.fromkeys([*options.ingress_namespaces, *self.router_namespaces])
+            ingress["from"] = [_namespace_peer(ns) for ns in admitted]
         rules = [ingress]
         if self.metrics is not None and self.metrics.scrape_namespaces:
             # Scrapers reach the metrics port only, never the API.
@@ -1234,6 +1639,72 @@ class FlaskBackend(Construct):
         policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
         return policy
 
+    def _ingress(self) -> cdk8s.ApiObject | None:
+        options = self.ingress_options
+        if options is None:
+            return None
+        annotations = {**options.annotations, BODY_SIZE_ANNOTATION: str(self.max_request_bytes)}
+        ingress = cdk8s.ApiObject(
+            self,
+            "ingress",
+            api_version="networking.k8s.io/v1",
+            kind="Ingress",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, labels=self.labels, annotations=dict(sorted(annotations.items()))
+            ),
+        )
+        backend = {"service": {"name": self.name, "port": {"name": PORT_NAME}}}
+        spec: dict[str, Any] = {
+            "rules": [
+                {
+                    "host": options.host,
+                    "http": {
+                        "paths": [{"path": options.path, "pathType": "Prefix", "backend": backend}]
+                    },
+                }
+            ]
+        }
+        if options.class_name is not None:
+            spec["ingressClassName"] = options.class_name
+        if options.tls_secret is not None:
+            spec["tls"] = [{"hosts": [options.host], "secretName": options.tls_secret}]
+        ingress.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        return ingress
+
+    def _http_route(self) -> cdk8s.ApiObject | None:
+        options = self.http_route_options
+        if options is None:
+            return None
+        parents = []
+        for ref in options.parent_refs:
+            parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
+            if ref.namespace is not None:
+                parent["namespace"] = ref.namespace
+            if ref.section_name is not None:
+                parent["sectionName"] = ref.section_name
+            parents.append(parent)
+        spec: dict[str, Any] = {
+            "parentRefs": parents,
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": options.path}}],
+                    # By number: the Gateway API has no named ports.
+                    "backendRefs": [{"name": self.name, "port": self.service_port}],
+                }
+            ],
+        }
+        if options.hostnames:
+            spec["hostnames"] = list(options.hostnames)
+        route = cdk8s.ApiObject(
+            self,
+            "http-route",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata=self._metadata(self.name),
+        )
+        route.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+        return route
+
     def _horizontal_pod_autoscaler(self) -> kplus.HorizontalPodAutoscaler | None:
         scaling = self.autoscaling
         if scaling is None:
@@ -1261,7 +1732,7 @@ class FlaskBackend(Construct):
         assert self.migrations is not None
         deployment = cdk8s.ApiObject.of(self.deployment)
         pod = deployment.to_json()["spec"]["template"]["spec"]
-        (app,) = pod["containers"]
+        app = pod["containers"][0]  # then any plain sidecars (native_sidecars=False)
         serving_only = ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle")
         base = {key: value for key, value in app.items() if key not in serving_only}
         # Metrics are the server's: a one-off command neither serves nor writes them, and a
@@ -1278,8 +1749,14 @@ class FlaskBackend(Construct):
         }
         annotations = dict(deployment.metadata.to_json().get("annotations") or {})
         annotations[ARGO_SYNC_WAVE] = "1"  # after the Job, which stays in wave 0
+        # After the native sidecars (a database proxy it may need), before the user's init
+        # containers (which may then use the schema).
         deployment.add_json_patch(
-            cdk8s.JsonPatch.add("/spec/template/spec/initContainers", [_typed_quantities(wait)]),
+            cdk8s.JsonPatch.add("/spec/template/spec/initContainers/0", _typed_quantities(wait))
+            if self.init_containers
+            else cdk8s.JsonPatch.add(
+                "/spec/template/spec/initContainers", [_typed_quantities(wait)]
+            ),
             cdk8s.JsonPatch.add("/metadata/annotations", annotations),
         )
 
@@ -1290,6 +1767,12 @@ class FlaskBackend(Construct):
             if key not in ("containers", "topologySpreadConstraints", "affinity")
         }
         job_pod["volumes"] = [v for v in pod["volumes"] if v["name"] != METRICS_VOLUME]
+        # Native sidecars (a database proxy) serve the migration too; the user's init containers
+        # prepare the app and may need the schema the Job is about to make.
+        sidecars = [c for c in pod.get("initContainers", []) if c.get("restartPolicy") == "Always"]
+        job_pod.pop("initContainers", None)
+        if sidecars:
+            job_pod["initContainers"] = sidecars
         job_pod["containers"] = [
             {**base, "name": MIGRATIONS_CONTAINER, "command": [*self.migrations.command]}
         ]
@@ -1311,7 +1794,9 @@ class FlaskBackend(Construct):
             "migration-job",
             api_version="batch/v1",
             kind="Job",
-            metadata=cdk8s.ApiObjectMetadata(name=name, labels=labels),
+            metadata=cdk8s.ApiObjectMetadata(
+                name=name, labels=labels, annotations=self._checkov_skips()
+            ),
         )
         spec: dict[str, Any] = {
             "backoffLimit": self.migrations.backoff_limit,
@@ -1374,7 +1859,81 @@ def _typed_quantities(container: dict[str, Any]) -> dict[str, Any]:
         else variable
         for variable in container.get("env", [])
     ]
-    return {**container, "resources": resources, "env": env}
+    return {**container, "resources": resources, **({"env": env} if env else {})}
+
+
+class _NativeSidecars(cdk8s.ApiObject):
+    """The Deployment's object, with native sidecars first in its init containers.
+
+    cdk8s-plus-27 writes its Deployment through the Kubernetes 1.27 types, which have no
+    ``restartPolicy`` on containers: a patch setting it is silently dropped. So this object
+    takes the place of the Deployment's own (``ApiObject.of(deployment)`` returns it): patches
+    and metadata go to the original, and the sidecars are added to its finished JSON.
+    """
+
+    @classmethod
+    def wrap(cls, deployment: kplus.Deployment, sidecars: list[dict[str, Any]]) -> None:
+        original = cdk8s.ApiObject.of(deployment)
+        deployment.node.try_remove_child(original.node.id)
+        cls(deployment, original, sidecars)
+
+    def __init__(
+        self, scope: Construct, original: cdk8s.ApiObject, sidecars: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(
+            scope, original.node.id, api_version=original.api_version, kind=original.kind
+        )
+        self._original = original
+        self._sidecars = [dict(sorted({**c, "restartPolicy": "Always"}.items())) for c in sidecars]
+
+    @property
+    def metadata(self) -> cdk8s.ApiObjectMetadataDefinition:
+        return self._original.metadata
+
+    def add_json_patch(self, *ops: cdk8s.JsonPatch) -> None:
+        self._original.add_json_patch(*ops)
+
+    def to_json(self) -> Any:
+        document = self._original.to_json()
+        pod = document["spec"]["template"]["spec"]
+        pod["initContainers"] = [*self._sidecars, *pod.get("initContainers", [])]
+        return document
+
+
+def _quantity_millicores(millicores: int) -> str:
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+def _quantity_mebibytes(mebibytes: int) -> str:
+    for unit, size in (("Ti", 1024 * 1024), ("Gi", 1024)):
+        if mebibytes % size == 0:
+            return f"{mebibytes // size}{unit}"
+    return f"{mebibytes}Mi"
+
+
+def _resources_json(res: Resources) -> dict[str, Any]:
+    """Requests and limits in the API server's canonical form (see _millicores)."""
+    requests = {
+        "cpu": _quantity_millicores(res.cpu_request_millicores),
+        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_request_gib * 1024),
+        "memory": _quantity_mebibytes(res.memory_request_mib),
+    }
+    limits = {
+        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_limit_gib * 1024),
+        "memory": _quantity_mebibytes(res.memory_limit_mib),
+    }
+    if res.cpu_limit_millicores is not None:
+        limits["cpu"] = _quantity_millicores(res.cpu_limit_millicores)
+    return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
+
+
+def _env_from_sources(sources: Sequence[EnvFrom]) -> list[dict[str, Any]]:
+    v.require_type("env_from", sources, (tuple, list))
+    result = []
+    for i, source in enumerate(sources):
+        v.require_type(f"env_from[{i}]", source, EnvFrom)
+        result.append(source._to_json(f"env_from[{i}]"))
+    return result
 
 
 def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -469,3 +469,110 @@ def release_objects(app: Any, keys: list[tuple[str, str, str | None]]) -> None:
     emitted = _EMITTED.get(app, {})
     for key in keys:
         emitted.pop(key, None)
+
+
+# Paths ingress-nginx accepts without its snippet-injection guard complaining (its
+# strict-validate-path-type, on by default since v1.12), which the Gateway API also accepts.
+ROUTE_PATH = re.compile(r"/[A-Za-z0-9\-._~/]*")
+IPV4 = re.compile(r"[0-9]+(\.[0-9]+){3}")
+
+
+def host_name(argument: str, value: object) -> str:
+    """A host name an Ingress or HTTPRoute matches: a DNS subdomain, '*.' allowed first."""
+    require_type(argument, value, str)
+    assert isinstance(value, str)
+    name = value.removeprefix("*.")
+    if (
+        not DNS1123_SUBDOMAIN.fullmatch(name)
+        or len(value) > 253
+        or IPV4.fullmatch(name)
+        or "*" in name
+    ):
+        raise ValueError(
+            f"{argument} must be a DNS name like 'api.example.com' or '*.example.com' (lowercase "
+            f"letters, digits, '-' and '.', not an IP address), got {value!r}"
+        )
+    return value
+
+
+def route_path(argument: str, value: object) -> str:
+    """An absolute, normalised URL path prefix for an Ingress or an HTTPRoute."""
+    require_type(argument, value, str)
+    assert isinstance(value, str)
+    segments = value.split("/")[1:]
+    if (
+        not ROUTE_PATH.fullmatch(value)
+        or len(value) > 1024
+        or "//" in value
+        or any(s in (".", "..") for s in segments)
+    ):
+        raise ValueError(
+            f"{argument} must be an absolute path like '/api' (letters, digits and -._~/, no "
+            f"'//', '.' or '..' segments, at most 1024 characters), got {value!r}"
+        )
+    return value
+
+
+# securityContext fields an init container or sidecar may set, and what Pod Security
+# "restricted" allows of each (pod-security-admission policy/check_*.go).
+CONTAINER_SECURITY_FIELDS = (
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "privileged",
+    "capabilities",
+    "seccompProfile",
+)
+
+
+def restricted_security_context(argument: str, value: object) -> dict[str, Any]:
+    """securityContext overrides, refused when Pod Security "restricted" would refuse the pod."""
+    require_type(argument, value, Mapping)
+    assert isinstance(value, Mapping)
+    unknown = sorted(set(value) - set(CONTAINER_SECURITY_FIELDS), key=str)
+    if unknown:
+        raise ValueError(
+            f"{argument} has unknown or forbidden fields {unknown}; allowed: "
+            f"{', '.join(CONTAINER_SECURITY_FIELDS)}"
+        )
+    result = dict(value)
+    forbidden = {
+        "privileged": True,
+        "allowPrivilegeEscalation": True,
+        "runAsNonRoot": False,
+        "runAsUser": 0,
+    }
+    for key, bad in forbidden.items():
+        if key in result and result[key] == bad and type(result[key]) is type(bad):
+            raise ValueError(
+                f"{argument}.{key} must not be {bad!r}: the namespace enforces Pod Security "
+                f'"restricted", got {result[key]!r}'
+            )
+    for key in ("privileged", "allowPrivilegeEscalation", "runAsNonRoot", "readOnlyRootFilesystem"):
+        if key in result:
+            require_type(f"{argument}.{key}", result[key], bool)
+    for key in ("runAsUser", "runAsGroup"):
+        if key in result:
+            int_in_range(f"{argument}.{key}", result[key], 0 if key == "runAsGroup" else 1)
+    if "capabilities" in result:
+        capabilities = result["capabilities"]
+        require_type(f"{argument}.capabilities", capabilities, Mapping)
+        added = list(capabilities.get("add", []))
+        if set(capabilities) - {"add", "drop"} or any(c != "NET_BIND_SERVICE" for c in added):
+            raise ValueError(
+                f"{argument}.capabilities may only add NET_BIND_SERVICE (Pod Security "
+                f'"restricted"; ALL is always dropped), got {dict(capabilities)!r}'
+            )
+        result["capabilities"] = {"drop": ["ALL"], **({"add": added} if added else {})}
+    if "seccompProfile" in result:
+        profile = result["seccompProfile"]
+        require_type(f"{argument}.seccompProfile", profile, Mapping)
+        if profile.get("type") not in ("RuntimeDefault", "Localhost"):
+            raise ValueError(
+                f"{argument}.seccompProfile.type must be 'RuntimeDefault' or 'Localhost' (Pod "
+                f'Security "restricted"), got {profile.get("type")!r}'
+            )
+        result["seccompProfile"] = dict(profile)
+    return result
