@@ -1,0 +1,54 @@
+"""bench/database.py and bench/metrics.py --smoke: each benchmark that writes a marked section of
+BENCHMARKS.md runs once, tiny (the database one against a real PostgreSQL), and writes its
+section into the file it is given; it never touches BENCHMARKS.md."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (
+            "database.py",
+            (
+                "## Database: items API and migrations",
+                "| upgrade on an empty database (0001: items) |",
+            ),
+        ),
+        (
+            "metrics.py",
+            ("## Metrics: the cost of Prometheus metrics on the request path", "| metrics on |"),
+        ),
+    ],
+)
+def test_bench_smoke_writes_its_section(
+    tmp_path: Path, script: str, expected: tuple[str, ...]
+) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("the benchmark loads the server with wrk (POST bodies); not installed here")
+    output = tmp_path / "BENCHMARKS.md"
+    output.write_text("# Benchmarks\n\nkept\n")
+    before = (ROOT / "BENCHMARKS.md").read_bytes()
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = output.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n")
+    for line in expected:
+        assert line in text
+    assert (ROOT / "BENCHMARKS.md").read_bytes() == before
