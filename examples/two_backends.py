@@ -16,17 +16,20 @@ import secrets
 import sys
 from pathlib import Path
 
-# main.py (and imports/, the generated Kubernetes API) live at the repository root.
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# First: it points jsii at the Node.js from PyPI, which importing cdk8s starts.
+import flask_backend  # noqa: F401
 
-import main  # noqa: E402
+# isort: split
+import cdk8s
 
-main.use_bundled_node()  # before cdk8s is imported: importing it starts jsii's Node process
-
-import cdk8s  # noqa: E402
-
-from flask_backend import Autoscaling, FlaskBackend, NetworkPolicyOptions  # noqa: E402
+from flask_backend import (
+    Autoscaling,
+    FlaskBackend,
+    NetworkPolicyOptions,
+    OutputError,
+    RestrictedNamespace,
+    write_app,
+)
 
 IMAGE = "registry.example.com/shop/api:1.4.2"
 
@@ -39,7 +42,7 @@ def secret_key(name: str) -> str:
 def build(app: cdk8s.App) -> cdk8s.Chart:
     chart = cdk8s.Chart(app, "apis", namespace="apis", disable_resource_name_hashes=True)
     # The namespace too, so `kubectl apply -f` works on an empty cluster in one pass.
-    main.restricted_namespace(chart)
+    RestrictedNamespace(chart)
     FlaskBackend(
         chart,
         "public-api",
@@ -70,6 +73,10 @@ def make_app(outdir: str) -> cdk8s.App:
 
 if __name__ == "__main__":
     # $CDK8S_OUTDIR, else beside the examples: main.py's dist/ is replaced by each `make synth`.
-    outdir = Path(os.environ.get("CDK8S_OUTDIR") or ROOT / "examples" / "dist" / "two-backends")
-    main.write_app(make_app, outdir)
+    here = Path(__file__).resolve().parent
+    outdir = Path(os.environ.get("CDK8S_OUTDIR") or here / "dist" / "two-backends")
+    try:
+        write_app(make_app, outdir)
+    except OutputError as error:  # a refused or unwritable outdir: one line, no traceback
+        sys.exit(f"{Path(__file__).name}: error: {error}")
     print(f"wrote {outdir}")

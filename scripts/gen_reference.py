@@ -76,12 +76,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def generate() -> str:
-    # Importing the construct imports cdk8s, which starts jsii's Node process: the supported
-    # Node from PyPI first (as main.py does), so no end-of-life banner lands in the output.
-    sys.path.insert(0, str(ROOT))
-    import main
-
-    main.use_bundled_node()
+    # Importing the package points jsii at the supported Node from PyPI before it imports cdk8s
+    # (which starts jsii's Node process), so no end-of-life banner lands in the output.
     import flask_backend.backend as backend
 
     tree = ast.parse(Path(backend.__file__).read_text(encoding="utf-8"))

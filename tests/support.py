@@ -24,9 +24,7 @@ FAKE_SECRETS = {
     "DATABASE_URL": "postgresql://fake",
 }
 
-main.use_bundled_node()  # before the first cdk8s import: jsii on the supported Node from PyPI
-
-import cdk8s  # noqa: E402
+import cdk8s  # noqa: E402 - after flask_backend (tests/conftest.py): jsii on the PyPI Node
 
 
 def synth(build: Callable[[cdk8s.Chart], Any], *, namespace: str | None = "backend") -> list[dict]:

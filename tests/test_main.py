@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 import main
+from flask_backend import output, write_app
 from tests.support import FAKE_SECRETS, ROOT, clean_env, load_dir, secret_values, validate_strict
 
 DIGEST_IMAGE = "registry.example.com/team/flask-api@sha256:" + "ab" * 32
@@ -119,23 +119,6 @@ def test_env_file_supplies_secret_values(run_main, tmp_path):
     assert "key-from-the-env-file-not-a-real-one" not in out + err
 
 
-def test_missing_secret_key_is_generated_with_one_warning_and_never_printed(run_main, tmp_path):
-    code, out, err = run_main()
-
-    (secret,) = (d for d in synthesized(tmp_path) if d["kind"] == "Secret")
-    generated = secret_values(secret)["SECRET_KEY"]
-    assert code == 0
-    assert len(generated) >= 32
-    assert [line for line in err.splitlines() if "SECRET_KEY" in line] == [
-        "warning: SECRET_KEY is not set; generated a random one for this synth (sessions reset "
-        "and pods roll on every synth). Pin it with SECRET_KEY=... or --env-file .env, or use "
-        "--existing-secret NAME."
-    ]
-    for text in (out, err):
-        assert generated not in text
-        assert base64.b64encode(generated.encode()).decode() not in text
-
-
 def test_existing_secret_emits_no_secret_and_mounts_the_named_one(run_main, tmp_path):
     code, _, err = run_main("--existing-secret", "flask-api-managed")
 
@@ -166,7 +149,7 @@ def test_cdk8s_outdir_is_honoured(run_main, tmp_path):
     run_main(CDK8S_OUTDIR=str(tmp_path / "elsewhere"), **FAKE_SECRETS)
 
     assert sorted(f.name for f in (tmp_path / "elsewhere").iterdir()) == [
-        main.RECORD,
+        output.RECORD,
         "backend.k8s.yaml",
     ]
     assert not (tmp_path / "dist").exists()
@@ -178,13 +161,13 @@ def test_output_replaces_what_the_previous_synth_wrote_without_leftovers(run_mai
         cdk8s.Chart(app, "stale")  # a file main.py wrote once and writes no more
         return app
 
-    main.write_app(two_charts, tmp_path / "dist")
+    write_app(two_charts, tmp_path / "dist")
     assert (tmp_path / "dist" / "stale.k8s.yaml").exists()
 
     run_main(**FAKE_SECRETS)
 
     assert sorted(f.name for f in (tmp_path / "dist").iterdir()) == [
-        main.RECORD,
+        output.RECORD,
         "backend.k8s.yaml",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dist"]
@@ -305,7 +288,7 @@ def test_cdk8s_cli_synth_is_byte_identical_to_python_main(tmp_path):
     assert (
         cli
         == sorted(p.name for p in (work / "dist").iterdir())
-        == [main.RECORD, "backend.k8s.yaml"]
+        == [output.RECORD, "backend.k8s.yaml"]
     )
     for name in cli:
         assert (work / "cli-dist" / name).read_bytes() == (work / "dist" / name).read_bytes()

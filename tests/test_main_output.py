@@ -2,7 +2,7 @@
 concurrent synths, stays private, and every bad input or path is one line and exit code 2.
 
 Crash tests run `python main.py` for real and kill it for real: the environment variable
-main.STOP_AT makes the synth stop itself (SIGSTOP) at a named step, the test sends SIGKILL (or
+output.STOP_AT makes the synth stop itself (SIGSTOP) at a named step, the test sends SIGKILL (or
 SIGTERM, SIGINT). Between two steps there is a single rename or write, atomic by
 itself, so a kill at every step covers a kill at any moment, without the flakiness and the
 minutes of killing at random times. The processes of one test run side by side.
@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import main
+from flask_backend import output
 from tests.pod import bwrap_available
 from tests.support import FAKE_SECRETS, ROOT, clean_env, secret_values
 
@@ -34,7 +35,7 @@ DEADLINE = 120  # seconds any one child may take on a loaded machine before the 
 
 def start(project: Path, *argv: str, stop_at: str | None = None, **env: str) -> subprocess.Popen:
     """`python main.py ARGV` in project, as a user runs it; stderr goes to project/stderr."""
-    extra = {main.STOP_AT: stop_at} if stop_at else {}
+    extra = {output.STOP_AT: stop_at} if stop_at else {}
     with (project / "stderr").open("wb") as stderr:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "main.py"), *argv],
@@ -243,7 +244,7 @@ def test_directory_holding_anything_main_py_did_not_write_is_refused(run_main, t
     code, out, err = run_main(tmp_path)
 
     assert code == 2
-    one_error_line(err, "output directory 'dist' holds files main.py did not write")
+    one_error_line(err, "output directory 'dist' holds files no synth wrote")
     assert repr(foreign.rstrip("/")) in err
     assert out == ""
     assert snapshot(tmp_path) == before
@@ -257,17 +258,17 @@ def test_a_file_changed_since_main_py_wrote_it_is_refused(run_main, tmp_path, ou
     code, _, err = run_main(project)
 
     assert code == 2
-    one_error_line(err, "output directory 'dist' holds files main.py did not write")
+    one_error_line(err, "output directory 'dist' holds files no synth wrote")
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("name", ["backend.k8s.yaml", main.STAGING])
+@pytest.mark.parametrize("name", ["backend.k8s.yaml", output.STAGING])
 def test_a_symlink_in_place_of_what_main_py_wrote_is_refused_and_its_target_kept(
     run_main, tmp_path, outputs, name
 ):
     project = project_with_old_dist(tmp_path / "project", outputs)
     victim = tmp_path / "victim"
-    if name == main.STAGING:  # the staging a kill leaves behind is removed by the next synth
+    if name == output.STAGING:  # the staging a kill leaves behind is removed by the next synth
         victim.mkdir()
         (victim / "precious").write_text("mine\n")
     else:
@@ -279,7 +280,7 @@ def test_a_symlink_in_place_of_what_main_py_wrote_is_refused_and_its_target_kept
     code, _, err = run_main(project)
 
     assert code == 2
-    one_error_line(err, "output directory 'dist' holds files main.py did not write")
+    one_error_line(err, "output directory 'dist' holds files no synth wrote")
     assert snapshot(tmp_path) == before
 
 
@@ -287,14 +288,14 @@ def test_a_symlink_in_place_of_what_main_py_wrote_is_refused_and_its_target_kept
 def test_a_forged_record_cannot_point_outside_the_directory(run_main, tmp_path, outputs, listed):
     project = project_with_old_dist(tmp_path / "project", outputs)
     (project / "victim.yaml").write_text("precious\n")
-    record = project / "dist" / main.RECORD
+    record = project / "dist" / output.RECORD
     record.write_text(record.read_text() + f"{'0' * 64}  {listed}\n")
     before = snapshot(project)
 
     code, _, err = run_main(project)
 
     assert code == 2
-    one_error_line(err, "output directory 'dist' holds files main.py did not write")
+    one_error_line(err, "output directory 'dist' holds files no synth wrote")
     assert snapshot(project) == before
 
 
@@ -328,7 +329,7 @@ def test_an_empty_directory_is_used_and_only_main_py_files_are_replaced(
 
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [
-        main.RECORD,
+        output.RECORD,
         "backend.k8s.yaml",
     ]
     assert (tmp_path / "dist" / "backend.k8s.yaml").read_bytes() == outputs["new"]
@@ -361,7 +362,7 @@ def test_kill_9_at_every_step_leaves_the_old_or_the_new_dist_and_the_next_synth_
     for step, project in projects.items():
         assert (project / "dist" / "backend.k8s.yaml").read_bytes() == outputs[KILL_STEPS[step]]
     # The staging left by the kill holds a Secret: private, and out of `git status`.
-    staging = projects["synthesized"] / "dist" / main.STAGING
+    staging = projects["synthesized"] / "dist" / output.STAGING
     assert (staging / "backend.k8s.yaml").is_file()
     assert staging.stat().st_mode & 0o777 == 0o700
     status = subprocess.run(
@@ -372,11 +373,11 @@ def test_kill_9_at_every_step_leaves_the_old_or_the_new_dist_and_the_next_synth_
         check=True,
     ).stdout
     assert "dist/backend.k8s.yaml" in status
-    assert main.STAGING not in status
+    assert output.STAGING not in status
     for project in projects.values():  # and the next synth accepts what the kill left
         assert synth_in_process(project / "dist") == outputs["new"]
         assert sorted(p.name for p in (project / "dist").iterdir()) == [
-            main.RECORD,
+            output.RECORD,
             "backend.k8s.yaml",
         ]
 
@@ -396,14 +397,14 @@ def test_sigterm_and_sigint_remove_the_staging_and_keep_the_old_dist(tmp_path, o
 
     for (signum, project), process in zip(projects.items(), processes, strict=True):
         wait_stopped(process)
-        assert (project / "dist" / main.STAGING / "backend.k8s.yaml").is_file()
+        assert (project / "dist" / output.STAGING / "backend.k8s.yaml").is_file()
         process.send_signal(signum)
         process.send_signal(signal.SIGCONT)
 
     for (signum, project), process in zip(projects.items(), processes, strict=True):
         assert reap(process) == SIGNAL_EXIT_CODES[signum], signum.name
         assert "Traceback" not in (project / "stderr").read_text()
-        assert not (project / "dist" / main.STAGING).exists()
+        assert not (project / "dist" / output.STAGING).exists()
         assert (project / "dist" / "backend.k8s.yaml").read_bytes() == outputs["old"]
 
 
@@ -427,7 +428,7 @@ def test_five_concurrent_synths_all_succeed_and_dist_is_never_missing_or_partial
     assert seen <= {outputs["old"], outputs["new"]}
     assert (project / "dist" / "backend.k8s.yaml").read_bytes() == outputs["new"]
     assert sorted(p.name for p in (project / "dist").iterdir()) == [
-        main.RECORD,
+        output.RECORD,
         "backend.k8s.yaml",
     ]
 
@@ -441,7 +442,7 @@ def test_a_dist_that_is_a_mount_point_is_replaced(tmp_path, outputs):
 
     assert result.returncode == 0, result.stderr
     assert (project / "dist" / "backend.k8s.yaml").read_bytes() == outputs["new"]
-    assert not (project / "dist" / main.STAGING).exists()
+    assert not (project / "dist" / output.STAGING).exists()
 
 
 # --- private whatever the umask ------------------------------------------------------------
@@ -468,7 +469,7 @@ def test_files_are_0600_and_folders_0700_under_umask_000(tmp_path):
         "out": 0o700,
         "out/nested": 0o700,
         "out/nested/dist": 0o700,
-        f"out/nested/dist/{main.RECORD}": 0o600,
+        f"out/nested/dist/{output.RECORD}": 0o600,
         "out/nested/dist/backend.k8s.yaml": 0o600,
     }
 

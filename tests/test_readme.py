@@ -29,13 +29,11 @@ PYTHON_BLOCKS = [
 ]
 
 # Each block runs in a process of its own: a fresh namespace, and a fresh jsii Node process that
-# sees CDK8S_OUTDIR (Node reads its environment once, when cdk8s is first imported).
+# sees CDK8S_OUTDIR (Node reads its environment once, when cdk8s is first imported). Nothing is
+# imported before the block: it picks jsii's Node itself (by importing flask_backend first).
 RUNNER = """
 import sys
-sys.path.insert(0, sys.argv[1])
-import main
-main.use_bundled_node()
-exec(compile(sys.stdin.read(), sys.argv[2], "exec"), {"__name__": "__main__"})
+exec(compile(sys.stdin.read(), sys.argv[1], "exec"), {"__name__": "__main__"})
 """
 
 

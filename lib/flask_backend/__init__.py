@@ -1,6 +1,13 @@
-"""flask-backend: a cdk8s construct for a Flask API on Kubernetes, production-safe by default."""
+"""flask-backend: a cdk8s construct for a Flask API on Kubernetes, production-safe by default.
 
-from flask_backend.backend import (
+Import it before cdk8s: it points jsii at the supported Node.js from PyPI (flask_backend.node).
+"""
+
+from flask_backend.node import JsiiNodeWarning, use_bundled_node
+
+use_bundled_node()  # before flask_backend.backend imports cdk8s, which starts jsii's Node
+
+from flask_backend.backend import (  # noqa: E402
     DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
     METRICS_DIR,
@@ -25,6 +32,8 @@ from flask_backend.backend import (
     Scheduling,
     Shutdown,
 )
+from flask_backend.namespace import RestrictedNamespace  # noqa: E402
+from flask_backend.output import OutputError, write_app  # noqa: E402
 
 __all__ = [
     "DEFAULT_METRICS_PORT",
@@ -43,11 +52,15 @@ __all__ = [
     "GatewayRef",
     "HttpRoute",
     "Ingress",
+    "JsiiNodeWarning",
     "Metrics",
     "Migrations",
     "NetworkPolicyOptions",
+    "OutputError",
     "Probes",
     "Resources",
+    "RestrictedNamespace",
     "Scheduling",
     "Shutdown",
+    "write_app",
 ]

@@ -17,7 +17,6 @@ from typing import Any
 import cdk8s
 import pytest
 
-import main
 from flask_backend import (
     EnvFrom,
     ExtraContainer,
@@ -27,6 +26,7 @@ from flask_backend import (
     Ingress,
     NetworkPolicyOptions,
     Resources,
+    RestrictedNamespace,
 )
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.test_cluster_apply import eventually, get, ok, pods, synth
@@ -44,7 +44,7 @@ def chart_dir(outdir: Path, namespace: str, build: Callable[[cdk8s.Chart], Any])
     """One chart as a user writes it: the restricted Namespace first, then `build`'s objects."""
     app = cdk8s.App(outdir=str(outdir))
     chart = cdk8s.Chart(app, namespace, namespace=namespace, disable_resource_name_hashes=True)
-    main.restricted_namespace(chart)
+    RestrictedNamespace(chart)
     build(chart)
     app.synth()
     return outdir
