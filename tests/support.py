@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+import flask_backend  # noqa: F401 - first: it points jsii at the supported Node from PyPI
 import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ FAKE_SECRETS = {
     "DATABASE_URL": "postgresql://fake",
 }
 
-import cdk8s  # noqa: E402 - after flask_backend (tests/conftest.py): jsii on the PyPI Node
+import cdk8s  # noqa: E402
 
 
 def synth(build: Callable[[cdk8s.Chart], Any], *, namespace: str | None = "backend") -> list[dict]:

@@ -135,3 +135,20 @@ def test_example_outdir_is_private(tmp_path: Path):
     )
 
     assert outdir.stat().st_mode & 0o777 == 0o700
+
+
+def test_an_example_given_a_refused_outdir_says_so_in_one_line(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "two_backends.py")],
+        env=clean_env(CDK8S_OUTDIR=str(tmp_path)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"two_backends.py: error: refusing to write into {str(tmp_path)!r}: it is the working "
+        "directory; choose a new or empty directory (CDK8S_OUTDIR)\n"
+    )

