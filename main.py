@@ -2,8 +2,13 @@
 """Synthesize the backend tier (Namespace + FlaskBackend) into dist/.
 
 Every setting is a flag and an environment variable of the same name (--replicas / REPLICAS);
-a flag wins over the environment, which wins over --env-file. `python main.py --help` lists them.
-Secret values (SECRET_KEY, DATABASE_URL) come only from the environment or the env file.
+a flag wins over the environment, which wins over the env file (--env-file, else .env if there
+is one). `python main.py --help` lists them. Secret values (SECRET_KEY, DATABASE_URL) come only
+from the environment or the env file; without SECRET_KEY, the first synth keeps a generated one
+in .env, so that every synth writes the same dist/.
+
+The building blocks (RestrictedNamespace, write_app, jsii's Node) are the package's: main.py
+wires the settings to them and imports nothing else (lazily: `--help` needs no cdk8s).
 """
 
 from __future__ import annotations
