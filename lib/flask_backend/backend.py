@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -774,7 +774,7 @@ def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volum
         v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
         name = v.dns_label(f"volumes[{path!r}] name", volume.name)
         if name in RESERVED_VOLUMES:
-            # cdk8s-plus would only fail at synth time, with a jsii error.
+            # The pod would hold two volumes of that name, which the API server refuses.
             raise ValueError(
                 f"volumes[{path!r}] name must not be one the backend uses "
                 f"({', '.join(RESERVED_VOLUMES)}), got {name!r}"
@@ -959,6 +959,7 @@ class FlaskBackend(Construct):
         self.service_port = v.int_in_range("service_port", service_port, 1, 65535)
         v.require_type("secrets_as_env", secrets_as_env, bool)
         v.require_type("env_prefix", env_prefix, str)
+        self.secrets_as_env, self.env_prefix = secrets_as_env, env_prefix
         if env_prefix and not v.C_IDENTIFIER.fullmatch(env_prefix):
             raise ValueError(f"env_prefix must be empty or a C identifier, got {env_prefix!r}")
         self.config = v.string_map("config", config or {})
@@ -1169,8 +1170,11 @@ class FlaskBackend(Construct):
                 "pass a distinct id"
             ) from None
 
-        def emit(child_id: str, document: dict[str, Any]) -> _Manifest:
+        def emit(child_id: str, document: dict[str, Any]) -> cdk8s.ApiObject:
             return _Manifest(self, child_id, document, facts)
+
+        def emit_if(child_id: str, document: dict[str, Any] | None) -> cdk8s.ApiObject | None:
+            return None if document is None else emit(child_id, document)
 
         self.service_account_name = self.existing_service_account or self.name
         self.service_account: cdk8s.ApiObject | None = (
@@ -1191,30 +1195,22 @@ class FlaskBackend(Construct):
                 "secret", self._data_object("Secret", f"{self.name}-secrets", encoded)
             )
         self.secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
-        self.env_prefix, self.secrets_as_env = env_prefix, secrets_as_env
         self.extra_volumes_json = _volumes_json(list(self.extra_volumes.values()))
-        job = self._migration_job()  # first: it names the Deployment's wait container's Job
+        # Built before the Deployment, whose pods wait for it; emitted after it, with its policy.
+        job = self._migration_job()
         self.deployment = emit("deployment", self._deployment(job))
         self.service = emit("service", self._service())
-        self.pod_disruption_budget = self._optional(emit, "pod-disruption-budget", self._pdb())
+        self.pod_disruption_budget = emit_if("pod-disruption-budget", self._pdb())
         app_policy = self._network_policy()
-        self.network_policy = self._optional(emit, "network-policy", app_policy)
-        self.horizontal_pod_autoscaler = self._optional(emit, "autoscaler", self._autoscaler())
-        self.service_monitor = self._optional(emit, "service-monitor", self._service_monitor())
-        self.migration_job = self._optional(emit, "migration-job", job)
-        self.migration_network_policy = self._optional(
-            emit,
-            "migration-network-policy",
-            self._migration_network_policy(app_policy) if job else None,
+        self.network_policy = emit_if("network-policy", app_policy)
+        self.horizontal_pod_autoscaler = emit_if("autoscaler", self._autoscaler())
+        self.service_monitor = emit_if("service-monitor", self._service_monitor())
+        self.migration_job = emit_if("migration-job", job)
+        self.migration_network_policy = emit_if(
+            "migration-network-policy", self._migration_network_policy(app_policy, job)
         )
-        self.ingress = self._optional(emit, "ingress", self._ingress())
-        self.http_route = self._optional(emit, "http-route", self._http_route())
-
-    @staticmethod
-    def _optional(
-        emit: Callable[[str, dict[str, Any]], _Manifest], child_id: str, document: Any
-    ) -> cdk8s.ApiObject | None:
-        return None if document is None else emit(child_id, document)
+        self.ingress = emit_if("ingress", self._ingress())
+        self.http_route = emit_if("http-route", self._http_route())
 
     @property
     def service_host(self) -> str:
@@ -1663,9 +1659,11 @@ class FlaskBackend(Construct):
             ]
         return self._object("networking.k8s.io/v1", "NetworkPolicy", self.name, spec=spec)
 
-    def _migration_network_policy(self, app_policy: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _migration_network_policy(
+        self, app_policy: dict[str, Any] | None, job: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         """The migration pods accept no traffic and may send what the app pods may."""
-        if app_policy is None:
+        if app_policy is None or job is None:
             return None
         egress = app_policy["spec"].get("egress")
         spec: dict[str, Any] = {
