@@ -585,7 +585,8 @@ class _Manifest(cdk8s.ApiObject):
     constructor is one round trip, and `to_json`, which the synthesis calls back into Python,
     the other. Escape hatches still land: `add_json_patch` operations are applied to this JSON,
     and once `metadata` has been read (to add a label or an annotation), the metadata written is
-    cdk8s's own copy, with those changes.
+    cdk8s's own copy, with those changes. `to_json()` returns the object's own data: read it,
+    do not change it (patch the object instead).
     """
 
     def __init__(
@@ -1195,7 +1196,7 @@ class FlaskBackend(Construct):
                 "secret", self._data_object("Secret", f"{self.name}-secrets", encoded)
             )
         self.secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
-        self.extra_volumes_json = _volumes_json(list(self.extra_volumes.values()))
+        self._extra_volumes_json = _volumes_json(list(self.extra_volumes.values()))
         # Built before the Deployment, whose pods wait for it; emitted after it, with its policy.
         job = self._migration_job()
         self.deployment = emit("deployment", self._deployment(job))
@@ -1394,7 +1395,7 @@ class FlaskBackend(Construct):
                     "secret": {"defaultMode": 0o440, "secretName": self.secret_name},
                 }
             )
-        volumes += self.extra_volumes_json
+        volumes += self._extra_volumes_json
         if serving and self.metrics is not None:
             volumes.append(_memory_volume(METRICS_VOLUME, self.metrics.dir_size_mib))
         pod: dict[str, Any] = {
