@@ -1,6 +1,7 @@
 """`make bench`: synth cost, app throughput and memory, test-suite time -> BENCHMARKS.md.
 
     .venv/bin/python bench/run.py                        full run (about 8 minutes), BENCHMARKS.md
+    .venv/bin/python bench/run.py --only synth           section 1 and its goals only (5 minutes)
     .venv/bin/python bench/run.py --smoke --output F     tiny run for tests/test_bench_smoke.py
 
 Every number in BENCHMARKS.md comes from this script; edit the script, not the file.
@@ -34,9 +35,9 @@ import workers  # noqa: E402
 import flask_backend.node as entry  # noqa: E402 - importing it points jsii at the PyPI Node
 
 # Goals (from the brief that asked for this benchmark).
-FLOOR_RATIO_MAX = 1.15
+FLOOR_RATIO_MAX = 1.05
 MARGINAL_RATIO_MAX = 1.5
-MANY_BACKENDS_SECONDS_MAX = 3.0
+MANY_BACKENDS_SECONDS_MAX = 2.0
 THROUGHPUT_SHARE_MIN = 0.90
 P99_RATIO_MAX = 1.25
 MEMORY_SHARE_MAX = 0.50
@@ -112,18 +113,28 @@ def machine() -> list[str]:
 # -- parts ------------------------------------------------------------------------------------
 
 
-def synth_section(results: synth.SynthResults) -> tuple[list[str], list[Goal]]:
+def load_average() -> str:
+    return " ".join(f"{load:.1f}" for load in os.getloadavg())
+
+
+def synth_section(
+    results: synth.SynthResults, load_before: str, load_after: str
+) -> tuple[list[str], list[Goal]]:
     floor = results.floor
     low, high = results.counts
     lines = [
-        "## 1. Synth cost",
+        SYNTH_HEADING,
         "",
-        "Each sample is a fresh `python` process (as users run it: no `-O`), timed end to end; "
-        "A and B alternate, after one warm-up run of each. Ratios are medians of per-pair ratios.",
+        "Each sample is a fresh `python` process (as users run it: no `-O`, bytecode caching on), "
+        "timed end to end; A and B alternate, after one warm-up run of each, so that load from "
+        "other processes hits both. Ratios are medians of per-pair ratios. Load average (1, 5, "
+        f"15 min) on {os.cpu_count()} cores: {load_before} before, {load_after} after "
+        "(the more loaded, the dearer each jsii round trip to Node).",
         "",
         "| A | B | pairs | median A (s) | median B (s) | A/B |",
         "|---|---|---:|---:|---:|---:|",
-        f"| `python main.py` (default settings) | empty cdk8s-plus-27 app | {len(floor.a)} "
+        f"| `python main.py` (default settings) | empty app loading cdk8s, cdk8s-plus-27 and "
+        f"`imports/k8s` | {len(floor.a)} "
         f"| {floor.median_a:.3f} | {floor.median_b:.3f} | {floor.ratio:.2f}x |",
     ]
     for count, comparison in results.by_count.items():
@@ -144,15 +155,16 @@ def synth_section(results: synth.SynthResults) -> tuple[list[str], list[Goal]]:
         f"Marginal cost per backend, (t(N={high}) - t(N={low})) / {high - low} from the medians: "
         f"**ours {ours_ms:.1f} ms, naive {naive_ms:.1f} ms, ratio {results.marginal_ratio:.2f}x**. "
         "A FlaskBackend emits 7 objects (ServiceAccount, ConfigMap, Secret, Deployment, Service, "
-        "PodDisruptionBudget, NetworkPolicy) with validation and hardening patches; the naive "
-        "code emits 4 (Deployment, Service, ConfigMap, Secret) and validates nothing.",
+        "PodDisruptionBudget, NetworkPolicy), validated and hardened, each built once in Python "
+        "and handed to cdk8s whole (two jsii round trips per object); the naive code emits 4 "
+        "(Deployment, Service, ConfigMap, Secret) through cdk8s-plus-27 and validates nothing.",
         "",
     ]
     many = results.by_count[high].median_a
     goals = [
         Goal(
             "main.py vs framework floor",
-            f"{floor.ratio:.2f}x",
+            f"{floor.ratio:.2f}x ({floor.median_a:.3f} vs {floor.median_b:.3f} s)",
             f"<= {FLOOR_RATIO_MAX}x",
             floor.ratio <= FLOOR_RATIO_MAX,
         ),
@@ -507,11 +519,35 @@ def test_suite() -> tuple[list[str], list[Goal]]:
 
 # -- the report -------------------------------------------------------------------------------
 
+SYNTH_HEADING = "## 1. Synth cost"
+SYNTH_GOALS = ("main.py vs framework floor", "marginal cost per backend", "backends in one app")
+
+
+def replace_section(output: Path, section: list[str], goals: list[Goal]) -> None:
+    """Rewrite the synth section and its rows of the Goals table; keep every other line."""
+    lines = output.read_text(encoding="utf-8").splitlines()
+    start = lines.index(SYNTH_HEADING)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+    lines[start:end] = section
+    rows = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("| ") and any(name in line.split("|")[1] for name in SYNTH_GOALS)
+    ]
+    new_rows = [f"| {g.name} | {g.measured} | {g.target} | {g.verdict} |" for g in goals]
+    lines[rows[0] : rows[-1] + 1] = new_rows
+    output.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run (for the tests)")
     parser.add_argument("--output", type=Path, help="where to write (default: BENCHMARKS.md)")
+    parser.add_argument(
+        "--only",
+        choices=["synth"],
+        help="rerun one section and its goals, keeping the rest of the file as it is",
+    )
     args = parser.parse_args(argv)
     output = args.output
     if output is None:
@@ -526,10 +562,21 @@ def main(argv: list[str] | None = None) -> int:
     # Before anything imports cdk8s (default_resources does): jsii must start on the PyPI Node.
     entry.use_bundled_node()
     cpu_millicores, memory_limit_mib = default_resources()
+    load_before = load_average()
     synth_results = synth.run(args.smoke, log)
-    synth_lines, goals = synth_section(synth_results)
+    synth_lines, goals = synth_section(synth_results, load_before, load_average())
     if not args.smoke and not all(goal.met for goal in goals):
         synth_lines += profile_section(synth_results.counts[1])
+    if args.only == "synth":
+        rerun = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        synth_lines[1:1] = [
+            "",
+            f"Rerun alone with `.venv/bin/python bench/run.py --only synth` on {rerun} "
+            f"({time.perf_counter() - started:.0f} s).",
+        ]
+        replace_section(output, synth_lines, goals)
+        log(f"wrote the synth section of {output}")
+        return 0
     load_results = load.run(args.smoke, cpu_millicores, memory_limit_mib, log)
     load_lines, load_goals = load_section(load_results)
     memory_lines, memory_goals = memory_section(load_results)

@@ -124,7 +124,7 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
         [sys.executable, str(ROOT / "main.py")],
         {"SECRET_KEY": "fake-bench-secret-not-a-real-one-0123", "CDK8S_OUTDIR": "{outdir}"},
     )
-    log(f"synth: main.py vs empty cdk8s-plus-27 app, {pairs['floor']} pairs")
+    log(f"synth: main.py vs the floor (an empty app), {pairs['floor']} pairs")
     floor = compare("main.py", main_py, "empty app", target("empty"), pairs["floor"], warmup=warmup)
 
     by_count = {}

@@ -41,6 +41,7 @@ from flask_backend import (
     Autoscaling,
     EgressRule,
     FlaskBackend,
+    Migrations,
     NetworkPolicyOptions,
     Probes,
     Resources,
@@ -1005,8 +1006,8 @@ def test_children_are_exposed_for_composition() -> None:
         "network_policy": ("NetworkPolicy", "api"),
         "horizontal_pod_autoscaler": ("HorizontalPodAutoscaler", "api"),
     }
-    assert isinstance(built.deployment, kplus.Deployment)
-    assert isinstance(built.service, kplus.Service)
+    # And each is a plain cdk8s.ApiObject, the type every escape hatch works on
+    assert all(isinstance(getattr(built, attribute), cdk8s.ApiObject) for attribute in children)
 
 
 def test_children_allow_composition_on_top() -> None:
@@ -1021,6 +1022,45 @@ def test_children_allow_composition_on_top() -> None:
 
     # Then the change is in the output
     assert by_kind(documents, "Deployment")["metadata"]["labels"]["team"] == "payments"
+
+
+def test_escape_hatch_patches_on_every_child_land_in_the_output() -> None:
+    # Given a JSON patch on each child, through ApiObject.of as users write it
+    attributes = ("deployment", "service", "config_map", "secret", "migration_job")
+
+    def build(chart: cdk8s.Chart) -> None:
+        built = FlaskBackend(
+            chart, "api", image=IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
+        )
+        for attribute in attributes:
+            cdk8s.ApiObject.of(getattr(built, attribute)).add_json_patch(
+                cdk8s.JsonPatch.add("/metadata/annotations", {"team.example.com/patched": "yes"}),
+                cdk8s.JsonPatch.add(
+                    f"/metadata/labels/patched-{attribute.replace('_', '-')}", "yes"
+                ),
+            )
+        # And a pod-template field the props do not cover, with a label through the metadata
+        deployment = cdk8s.ApiObject.of(built.deployment)
+        deployment.add_json_patch(cdk8s.JsonPatch.add("/spec/revisionHistoryLimit", 3))
+        deployment.metadata.add_label("team", "payments")
+
+    # When synthesized
+    documents = synth(build)
+    validate_strict(documents)
+
+    # Then every patch is in the output, on its own object only
+    kinds = {"deployment": "Deployment", "service": "Service", "config_map": "ConfigMap"}
+    kinds |= {"secret": "Secret", "migration_job": "Job"}
+    for attribute, kind in kinds.items():
+        metadata = by_kind(documents, kind)["metadata"]
+        assert metadata["annotations"]["team.example.com/patched"] == "yes"
+        label = f"patched-{attribute.replace('_', '-')}"
+        assert metadata["labels"][label] == "yes"
+        assert [d["kind"] for d in documents if label in d["metadata"]["labels"]] == [kind]
+    deployment = by_kind(documents, "Deployment")
+    assert deployment["spec"]["revisionHistoryLimit"] == 3
+    assert deployment["metadata"]["labels"]["team"] == "payments"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "api"
 
 
 def test_output_is_plain_json_serializable() -> None:

@@ -10,7 +10,6 @@ protect you from").
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
@@ -66,11 +65,7 @@ CPU_LIMIT_CHECK = "CKV_K8S_11"
 MIGRATIONS_CONTAINER, MIGRATIONS_WAIT_CONTAINER = "migrate", "wait-for-migrations"
 ARGO_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 
-IMAGE_PULL_POLICIES = {
-    "Always": kplus.ImagePullPolicy.ALWAYS,
-    "IfNotPresent": kplus.ImagePullPolicy.IF_NOT_PRESENT,
-    "Never": kplus.ImagePullPolicy.NEVER,
-}
+IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 
 
 @dataclass(frozen=True)
@@ -579,138 +574,181 @@ def extra_container_resources(app: Resources) -> Resources:
     )
 
 
-# jsii value objects (durations, sizes, env values, probes, patches) are immutable, so each is
-# made once per process and shared by every backend: a Node round trip saved per use, the bulk of
-# a backend's synth cost (BENCHMARKS.md).
-_seconds = functools.cache(cdk8s.Duration.seconds)
+# -- how objects reach the output ---------------------------------------------------------------
+
+
+class _Manifest(cdk8s.ApiObject):
+    """One Kubernetes object whose JSON is plain Python data, built once.
+
+    Every call into cdk8s is a round trip to its Node process (BENCHMARKS.md: most of a synth's
+    time), so the backend builds its objects in Python and hands each to cdk8s whole: this
+    constructor is one round trip, and `to_json`, which the synthesis calls back into Python,
+    the other. Escape hatches still land: `add_json_patch` operations are applied to this JSON,
+    and once `metadata` has been read (to add a label or an annotation), the metadata written is
+    cdk8s's own copy, with those changes. `to_json()` returns the object's own data: read it,
+    do not change it (patch the object instead).
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, document: dict[str, Any], facts: _ChartFacts
+    ) -> None:
+        metadata = document["metadata"]
+        super().__init__(
+            scope,
+            id,
+            api_version=document["apiVersion"],
+            kind=document["kind"],
+            metadata=cdk8s.ApiObjectMetadata(
+                name=metadata["name"],
+                labels=metadata["labels"],
+                annotations=metadata.get("annotations"),
+            ),
+        )
+        # What cdk8s's metadata writes, sorted as it sorts: the chart's labels under the
+        # object's, the chart's namespace.
+        written = {
+            "annotations": dict(sorted(metadata.get("annotations", {}).items())),
+            "labels": dict(sorted({**facts.labels, **metadata["labels"]}.items())),
+            "name": metadata["name"],
+            "namespace": facts.namespace,
+        }
+        self._document = {**document, "metadata": {k: v for k, v in written.items() if v}}
+        self._patches: list[cdk8s.JsonPatch] = []
+        self._metadata_changed = False
+
+    @property
+    def metadata(self) -> cdk8s.ApiObjectMetadataDefinition:
+        # Whoever asks may change it: from now on, write cdk8s's copy.
+        self._metadata_changed = True
+        return super().metadata
+
+    def add_json_patch(self, *ops: cdk8s.JsonPatch) -> None:
+        self._patches.extend(ops)
+
+    def to_json(self) -> Any:
+        document = self._document
+        if self._metadata_changed:
+            document = {**document, "metadata": super().metadata.to_json()}
+        if self._patches:
+            document = cdk8s.JsonPatch.apply(document, *self._patches)
+        return document
+
+
+@dataclass(frozen=True)
+class _ChartFacts:
+    app: Any
+    namespace: str | None
+    labels: dict[str, str]
+
+
+# Read once per chart: each read is a round trip to Node.
+_CHART_FACTS: weakref.WeakKeyDictionary[cdk8s.Chart, _ChartFacts] = weakref.WeakKeyDictionary()
+
+
+def _chart_facts(chart: cdk8s.Chart) -> _ChartFacts:
+    facts = _CHART_FACTS.get(chart)
+    if facts is None:
+        facts = _CHART_FACTS[chart] = _ChartFacts(
+            chart.node.root, chart.namespace, dict(chart.labels or {})
+        )
+    return facts
+
+
+# -- plain data: quantities, containers, pods ---------------------------------------------------
 
 
 # Quantities in the API server's canonical form ("1", not "1000m"; "1Gi", not "1024Mi"): it
 # stores that form, so any other spelling makes every `kubectl apply` patch the Deployment again
 # and makes server-side apply report a conflict with a client-side apply of the same manifest.
-@functools.cache
-def _millicores(millicores: int) -> kplus.Cpu:
-    if millicores % 1000 == 0:
-        return kplus.Cpu.units(millicores // 1000)
-    return kplus.Cpu.millis(millicores)
+def _quantity_millicores(millicores: int) -> str:
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
 
 
-@functools.cache
-def _mebibytes(mebibytes: int) -> cdk8s.Size:
-    if mebibytes % (1024 * 1024) == 0:
-        return cdk8s.Size.tebibytes(mebibytes // (1024 * 1024))
-    if mebibytes % 1024 == 0:
-        return cdk8s.Size.gibibytes(mebibytes // 1024)
-    return cdk8s.Size.mebibytes(mebibytes)
+def _quantity_mebibytes(mebibytes: int) -> str:
+    for unit, size in (("Ti", 1024 * 1024), ("Gi", 1024)):
+        if mebibytes % size == 0:
+            return f"{mebibytes // size}{unit}"
+    return f"{mebibytes}Mi"
 
 
-@functools.cache
-def _gibibytes(gibibytes: int) -> cdk8s.Size:
-    return _mebibytes(gibibytes * 1024)
+def _resources_json(res: Resources) -> dict[str, Any]:
+    requests = {
+        "cpu": _quantity_millicores(res.cpu_request_millicores),
+        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_request_gib * 1024),
+        "memory": _quantity_mebibytes(res.memory_request_mib),
+    }
+    limits = {
+        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_limit_gib * 1024),
+        "memory": _quantity_mebibytes(res.memory_limit_mib),
+    }
+    if res.cpu_limit_millicores is not None:
+        limits["cpu"] = _quantity_millicores(res.cpu_limit_millicores)
+    return {"limits": limits, "requests": requests}
 
 
-_env_value = functools.cache(kplus.EnvValue.from_value)
+# Pod Security "restricted", and what scanners ask on top (read-only root, UID/GID >= 10000):
+# every container of every pod the backend makes starts from this.
+HARDENED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsGroup": RUN_AS_GROUP,
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
-@functools.cache
-def _http_probe(path: str, port: int, timeout: int, period: int, failures: int) -> kplus.Probe:
-    return kplus.Probe.from_http_get(
-        path,
-        port=port,
-        timeout_seconds=_seconds(timeout),
-        period_seconds=_seconds(period),
-        failure_threshold=failures,
+def _memory_volume(name: str, size_mib: int) -> dict[str, Any]:
+    return {"emptyDir": {"medium": "Memory", "sizeLimit": f"{size_mib}Mi"}, "name": name}
+
+
+def _http_probe(path: str, port: int, period: int, timeout: int, failures: int) -> dict[str, Any]:
+    return {
+        "failureThreshold": failures,
+        "httpGet": {"path": path, "port": port, "scheme": "HTTP"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+    }
+
+
+def _cpu_env(name: str, resource: str) -> dict[str, Any]:
+    """The container's own CPU (Downward API), in millicores."""
+    return {
+        "name": name,
+        "valueFrom": {"resourceFieldRef": {"divisor": "1m", "resource": resource}},
+    }
+
+
+def _volumes_json(volumes: Sequence[kplus.Volume]) -> list[dict[str, Any]]:
+    """The user's cdk8s-plus Volumes as JSON, written by cdk8s-plus itself (in a scratch pod:
+    a Volume writes itself only as part of a pod). A few round trips, only with volumes."""
+    if not volumes:
+        return []
+    scratch = cdk8s.Chart(cdk8s.App(), "volumes")
+    pod = kplus.Pod(
+        scratch, "pod", volumes=list(volumes), containers=[kplus.ContainerProps(image="scratch")]
     )
+    return list(cdk8s.ApiObject.of(pod).to_json()["spec"]["volumes"])
 
 
-@functools.cache
-def _pre_stop_sleep(seconds: int) -> kplus.ContainerLifecycle:
-    return kplus.ContainerLifecycle(pre_stop=kplus.Handler.from_command(["sleep", str(seconds)]))
+def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    peer: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
+    return peer
 
 
-@functools.cache
-def _rolling_update() -> kplus.DeploymentStrategy:
-    # Never below the desired count during a rollout; a quarter more pods while it runs.
-    return kplus.DeploymentStrategy.rolling_update(
-        max_surge=kplus.PercentOrAbsolute.percent(25),
-        max_unavailable=kplus.PercentOrAbsolute.absolute(0),
-    )
-
-
-@functools.cache
-def _cpu_env(path: kplus.ResourceFieldPaths) -> kplus.EnvValue:
-    return kplus.EnvValue.from_resource(path, divisor="1m")
-
-
-@functools.cache
-def _hardening_patches() -> tuple[cdk8s.JsonPatch, ...]:
-    """Pod Security "restricted" fields cdk8s-plus-27 cannot express (an escape hatch)."""
-    container = "/spec/template/spec/containers/0"
-    return (
-        cdk8s.JsonPatch.add("/spec/template/spec/enableServiceLinks", False),
-        cdk8s.JsonPatch.add(
-            "/spec/template/spec/securityContext/seccompProfile", {"type": "RuntimeDefault"}
-        ),
-        cdk8s.JsonPatch.add(f"{container}/securityContext/capabilities", {"drop": ["ALL"]}),
-        cdk8s.JsonPatch.add(
-            f"{container}/securityContext/seccompProfile", {"type": "RuntimeDefault"}
-        ),
-        # cdk8s-plus labels pods with their construct path; moving the construct must not
-        # change the pod template (and roll every pod), so the label goes.
-        cdk8s.JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
-        # Zero values the API server does not store: written out, `kubectl apply` would patch
-        # them in again on every run ("configured" with nothing changed).
-        cdk8s.JsonPatch.remove("/spec/minReadySeconds"),
-        cdk8s.JsonPatch.remove("/spec/template/spec/hostNetwork"),
-    )
-
-
-@functools.cache
-def _service_patches() -> tuple[cdk8s.JsonPatch, ...]:
-    # targetPort by name, so a port change in the pod never needs a Service change.
-    # cdk8s-plus-27 types targetPort as a number and serializes patches through its
-    # IntOrString type, which reads `.value`: hence the one-key object.
-    return (
-        cdk8s.JsonPatch.replace("/spec/ports/0/targetPort", {"value": PORT_NAME}),
-        cdk8s.JsonPatch.remove("/spec/externalIPs"),
-    )
-
-
-# Each chart's App and namespace, read once per chart: each read is a round trip to Node.
-_CHART_FACTS: weakref.WeakKeyDictionary[cdk8s.Chart, tuple[Any, str | None]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _chart_facts(chart: cdk8s.Chart) -> tuple[Any, str | None]:
-    facts = _CHART_FACTS.get(chart)
-    if facts is None:
-        facts = _CHART_FACTS[chart] = (chart.node.root, chart.namespace)
-    return facts
-
-
-@functools.cache
-def _not_immutable() -> cdk8s.JsonPatch:
-    return cdk8s.JsonPatch.add("/immutable", False)
-
-
-def _data_object(
-    scope: Construct,
-    id: str,
-    kind: str,
-    metadata: cdk8s.ApiObjectMetadata,
-    field: str,
-    data: Mapping[str, str],
-) -> cdk8s.ApiObject:
-    """A ConfigMap or Secret holding data in `field`, as cdk8s-plus would write it."""
-    resource = cdk8s.ApiObject(scope, id, api_version="v1", kind=kind, metadata=metadata)
-    fields = {"immutable": _not_immutable()}
-    if data:  # even all-empty values: "" is still a setting the app must see
-        fields[field] = cdk8s.JsonPatch.add(f"/{field}", dict(sorted(data.items())))
-    # Sorted, fields and keys, as cdk8s sorts what it writes itself (patches come after it): the
-    # same data in another order gives the same file.
-    resource.add_json_patch(*(fields[name] for name in sorted(fields)))
-    return resource
+def _env_from_sources(sources: Sequence[EnvFrom]) -> list[dict[str, Any]]:
+    v.require_type("env_from", sources, (tuple, list))
+    result = []
+    for i, source in enumerate(sources):
+        v.require_type(f"env_from[{i}]", source, EnvFrom)
+        result.append(source._to_json(f"env_from[{i}]"))
+    return result
 
 
 def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volume]:
@@ -737,7 +775,7 @@ def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volum
         v.require_type(f"volumes[{path!r}]", volume, kplus.Volume)
         name = v.dns_label(f"volumes[{path!r}] name", volume.name)
         if name in RESERVED_VOLUMES:
-            # cdk8s-plus would only fail at synth time, with a jsii error.
+            # The pod would hold two volumes of that name, which the API server refuses.
             raise ValueError(
                 f"volumes[{path!r}] name must not be one the backend uses "
                 f"({', '.join(RESERVED_VOLUMES)}), got {name!r}"
@@ -782,6 +820,13 @@ class FlaskBackend(Construct):
     Every object is named after ``name`` (no hash suffix) and carries the recommended
     ``app.kubernetes.io/*`` labels; pods are selected by ``name`` and ``instance`` only, so moving
     the construct or changing the image never touches an immutable selector.
+
+    The children are attributes, each a ``cdk8s.ApiObject`` (or None when not emitted):
+    ``deployment``, ``service``, ``config_map``, ``secret``, ``service_account``,
+    ``pod_disruption_budget``, ``network_policy``, ``horizontal_pod_autoscaler``,
+    ``service_monitor``, ``migration_job``, ``migration_network_policy``, ``ingress`` and
+    ``http_route``. Each object's JSON is built once, in Python; escape hatches on them land
+    (``ApiObject.of(backend.deployment).add_json_patch(...)``, ``.metadata.add_label(...)``).
     """
 
     def __init__(
@@ -915,6 +960,7 @@ class FlaskBackend(Construct):
         self.service_port = v.int_in_range("service_port", service_port, 1, 65535)
         v.require_type("secrets_as_env", secrets_as_env, bool)
         v.require_type("env_prefix", env_prefix, str)
+        self.secrets_as_env, self.env_prefix = secrets_as_env, env_prefix
         if env_prefix and not v.C_IDENTIFIER.fullmatch(env_prefix):
             raise ValueError(f"env_prefix must be empty or a C identifier, got {env_prefix!r}")
         self.config = v.string_map("config", config or {})
@@ -1056,8 +1102,10 @@ class FlaskBackend(Construct):
         self.config_checksum = _config_checksum(self.config, secret_data, self.existing_secret)
 
         # Where the objects land, and what is already there.
-        chart = cdk8s.Chart.of(scope)
-        app, namespace = _chart_facts(chart)
+        # (A chart passed as the scope is its own chart: no round trip to Node to find it.)
+        chart = scope if isinstance(scope, cdk8s.Chart) else cdk8s.Chart.of(scope)
+        facts = _chart_facts(chart)
+        self.namespace = namespace = facts.namespace
         if namespace is not None and namespace.startswith("kube-"):
             # kube-system and the other kube-* namespaces hold the cluster's own components.
             raise ValueError(
@@ -1086,7 +1134,7 @@ class FlaskBackend(Construct):
         # anywhere in one App, in any chart, must not emit the same object twice. Every kind a
         # backend may emit is claimed, emitted or not.
         emitted = v.claim_objects(
-            app,
+            facts.app,
             self,
             [
                 (kind, object_name, namespace)
@@ -1109,61 +1157,61 @@ class FlaskBackend(Construct):
             value=self.name,
         )
 
-        # 2. The children.
+        # 2. The children: each object once, from plain data.
         try:
             super().__init__(scope, id)
         except Exception as error:
             # A taken id: constructs raises a jsii error (checking first would cost a round
             # trip to Node for every backend).
-            v.release_objects(app, emitted)
+            v.release_objects(facts.app, emitted)
             if "There is already a Construct with name" not in str(error):
                 raise
             raise ValueError(
                 f"id {id!r} is already used by another construct in {scope.node.path!r}; "
                 "pass a distinct id"
             ) from None
-        self.service_account: kplus.IServiceAccount = (
-            kplus.ServiceAccount.from_service_account_name(
-                self, "service-account-ref", self.existing_service_account
-            )
+
+        def emit(child_id: str, document: dict[str, Any]) -> cdk8s.ApiObject:
+            return _Manifest(self, child_id, document, facts)
+
+        def emit_if(child_id: str, document: dict[str, Any] | None) -> cdk8s.ApiObject | None:
+            return None if document is None else emit(child_id, document)
+
+        self.service_account_name = self.existing_service_account or self.name
+        self.service_account: cdk8s.ApiObject | None = (
+            None
             if self.existing_service_account
-            else kplus.ServiceAccount(
-                self, "service-account", metadata=self._metadata(self.name), automount_token=False
-            )
+            else emit("service-account", self._service_account())
         )
-        # The ConfigMap and the Secret are plain ApiObjects whose data is one patch: cdk8s-plus's
-        # ConfigMap and Secret copy their data once per key when synthesized (20,000 keys took
-        # 68 s). The pod refers to them by name.
-        self.config_map = _data_object(
-            self, "config", "ConfigMap", self._metadata(f"{self.name}-config"), "data", self.config
+        # Data in one field, keys sorted: the same data in another order gives the same file.
+        self.config_map = emit(
+            "config", self._data_object("ConfigMap", f"{self.name}-config", self.config)
         )
-        config_ref = kplus.ConfigMap.from_config_map_name(self, "config-ref", f"{self.name}-config")
         self.secret: cdk8s.ApiObject | None = None
         if secrets is not None:
             # `data`, base64, as the API server stores it: `stringData` is write-only, so every
             # `kubectl apply` would send it again ("configured" with nothing changed).
-            self.secret = _data_object(
-                self,
-                "secret",
-                "Secret",
-                self._metadata(f"{self.name}-secrets"),
-                "data",
-                {k: base64.b64encode(v.encode()).decode() for k, v in secret_data.items()},
+            encoded = {k: base64.b64encode(s.encode()).decode() for k, s in secret_data.items()}
+            self.secret = emit(
+                "secret", self._data_object("Secret", f"{self.name}-secrets", encoded)
             )
-        secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
-        secret_ref = (
-            kplus.Secret.from_secret_name(self, "secret-ref", secret_name) if secret_name else None
+        self.secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
+        self._extra_volumes_json = _volumes_json(list(self.extra_volumes.values()))
+        # Built before the Deployment, whose pods wait for it; emitted after it, with its policy.
+        job = self._migration_job()
+        self.deployment = emit("deployment", self._deployment(job))
+        self.service = emit("service", self._service())
+        self.pod_disruption_budget = emit_if("pod-disruption-budget", self._pdb())
+        app_policy = self._network_policy()
+        self.network_policy = emit_if("network-policy", app_policy)
+        self.horizontal_pod_autoscaler = emit_if("autoscaler", self._autoscaler())
+        self.service_monitor = emit_if("service-monitor", self._service_monitor())
+        self.migration_job = emit_if("migration-job", job)
+        self.migration_network_policy = emit_if(
+            "migration-network-policy", self._migration_network_policy(app_policy, job)
         )
-        self.deployment = self._deployment(config_ref, secret_ref, env_prefix, secrets_as_env)
-        self.service = self._service()
-        self.pod_disruption_budget = self._pod_disruption_budget()
-        self.network_policy = self._network_policy()
-        self.horizontal_pod_autoscaler = self._horizontal_pod_autoscaler()
-        self.service_monitor = self._service_monitor()
-        self.migration_network_policy: cdk8s.ApiObject | None = None
-        self.migration_job = self._migration_job() if self.migrations else None
-        self.ingress = self._ingress()
-        self.http_route = self._http_route()
+        self.ingress = emit_if("ingress", self._ingress())
+        self.http_route = emit_if("http-route", self._http_route())
 
     @property
     def service_host(self) -> str:
@@ -1172,7 +1220,7 @@ class FlaskBackend(Construct):
         Just the Service name when the chart sets no namespace (it then resolves from the same
         namespace only).
         """
-        namespace = cdk8s.Chart.of(self).namespace
+        namespace = self.namespace
         return f"{self.name}.{namespace}.svc.cluster.local" if namespace else self.name
 
     @property
@@ -1184,7 +1232,7 @@ class FlaskBackend(Construct):
         # Never the config or secret data: a repr ends up in logs and tracebacks.
         return f"FlaskBackend(name={self.name!r}, image={self.image!r})"
 
-    # -- wiring -----------------------------------------------------------------------------------
+    # -- wiring: plain functions of the resolved props, each returning one object's JSON ---------
 
     def _recommended_labels(
         self, version: str | None, component: str, part_of: str | None
@@ -1206,145 +1254,29 @@ class FlaskBackend(Construct):
             "app.kubernetes.io/managed-by": "cdk8s",
         }
 
-    def _metadata(self, name: str) -> cdk8s.ApiObjectMetadata:
-        return cdk8s.ApiObjectMetadata(name=name, labels=self.labels)
-
-    def _deployment(
+    def _object(
         self,
-        config: kplus.IConfigMap,
-        secret: kplus.ISecret | None,
-        env_prefix: str,
-        secrets_as_env: bool,
-    ) -> kplus.Deployment:
-        res, shutdown, probes = self.resources, self.shutdown, self.probes
-        tmp = kplus.Volume.from_empty_dir(
-            self,
-            "tmp-volume",
-            TMP_VOLUME,
-            medium=kplus.EmptyDirMedium.MEMORY,
-            size_limit=_mebibytes(res.tmp_size_mib),
-        )
-        mounts = [kplus.VolumeMount(path=TMP_DIR, volume=tmp)]
-        env_from = [kplus.Env.from_config_map(config, env_prefix)]
-        env = {
-            "PORT": str(self.port),
-            "GRACEFUL_TIMEOUT": str(shutdown.graceful_timeout_seconds),
-            "MAX_REQUEST_BYTES": str(self.max_request_bytes),
-            **self.extra_env,
-        }
-        if secret is not None and secrets_as_env:
-            env_from.append(kplus.Env.from_secret(secret))
-        elif secret is not None:
-            env["SECRETS_DIR"] = SECRETS_DIR
-            volume = kplus.Volume.from_secret(
-                self, "secret-volume", secret, name=SECRETS_VOLUME, default_mode=0o440
-            )
-            mounts.append(kplus.VolumeMount(path=SECRETS_DIR, volume=volume, read_only=True))
-        mounts += [kplus.VolumeMount(path=p, volume=vol) for p, vol in self.extra_volumes.items()]
-        ports = [kplus.ContainerPort(number=self.port, name=PORT_NAME)]
-        if self.metrics is not None:
-            metrics_dir = kplus.Volume.from_empty_dir(
-                self,
-                "metrics-volume",
-                METRICS_VOLUME,
-                medium=kplus.EmptyDirMedium.MEMORY,
-                size_limit=_mebibytes(self.metrics.dir_size_mib),
-            )
-            mounts.append(kplus.VolumeMount(path=METRICS_DIR, volume=metrics_dir))
-            ports.append(kplus.ContainerPort(number=self.metrics.port, name=METRICS_PORT_NAME))
-            env.update(self._metrics_env())
-        env_values = {k: _env_value(value) for k, value in env.items()}
-        # gunicorn sizes its workers from the CPU the container really has (Downward API): its
-        # limit, else its request. Never limits.cpu without a limit: that is the node's CPU.
-        if res.cpu_limit_millicores is None:
-            env_values["CPU_REQUEST_MILLICORES"] = _cpu_env(kplus.ResourceFieldPaths.CPU_REQUEST)
-        else:
-            env_values["CPU_LIMIT_MILLICORES"] = _cpu_env(kplus.ResourceFieldPaths.CPU_LIMIT)
+        api_version: str,
+        kind: str,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+        **body: Any,
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "labels": dict(labels or self.labels)}
+        if annotations:
+            metadata["annotations"] = dict(annotations)
+        return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
 
-        def http_probe(path: str, period: int, failures: int) -> kplus.Probe:
-            return _http_probe(path, self.port, probes.timeout_seconds, period, failures)
+    def _service_account(self) -> dict[str, Any]:
+        return self._object("v1", "ServiceAccount", self.name, automountServiceAccountToken=False)
 
-        deployment = kplus.Deployment(
-            self,
-            "deployment",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, labels=self.labels, annotations=self._checkov_skips()
-            ),
-            select=False,
-            replicas=None if self.autoscaling else self.replicas,
-            pod_metadata=cdk8s.ApiObjectMetadata(
-                labels=self.labels,
-                annotations={CHECKSUM_ANNOTATION: self.config_checksum, **self.pod_annotations},
-            ),
-            service_account=self.service_account,
-            automount_service_account_token=False,
-            security_context=kplus.PodSecurityContextProps(
-                ensure_non_root=True,
-                user=RUN_AS_USER,
-                group=RUN_AS_GROUP,
-                fs_group=RUN_AS_GROUP,
-                fs_group_change_policy=kplus.FsGroupChangePolicy.ON_ROOT_MISMATCH,
-            ),
-            termination_grace_period=_seconds(shutdown.termination_grace_period_seconds),
-            strategy=_rolling_update(),
-            containers=[
-                kplus.ContainerProps(
-                    name=self.name,
-                    image=self.image,
-                    image_pull_policy=IMAGE_PULL_POLICIES[self.image_pull_policy],
-                    ports=ports,
-                    env_from=env_from,
-                    env_variables=env_values,
-                    volume_mounts=mounts,
-                    security_context=kplus.ContainerSecurityContextProps(
-                        ensure_non_root=True,
-                        user=RUN_AS_USER,
-                        group=RUN_AS_GROUP,
-                        read_only_root_filesystem=True,
-                        allow_privilege_escalation=False,
-                        privileged=False,
-                    ),
-                    resources=kplus.ContainerResources(
-                        cpu=kplus.CpuResources(
-                            request=_millicores(res.cpu_request_millicores),
-                            limit=None
-                            if res.cpu_limit_millicores is None
-                            else _millicores(res.cpu_limit_millicores),
-                        ),
-                        memory=kplus.MemoryResources(
-                            request=_mebibytes(res.memory_request_mib),
-                            limit=_mebibytes(res.memory_limit_mib),
-                        ),
-                        ephemeral_storage=kplus.EphemeralStorageResources(
-                            request=_gibibytes(res.ephemeral_storage_request_gib),
-                            limit=_gibibytes(res.ephemeral_storage_limit_gib),
-                        ),
-                    ),
-                    # Startup every 2 s until it passes; liveness and readiness give up after
-                    # 3 failures, Kubernetes' default.
-                    startup=http_probe(probes.startup_path, 2, probes.startup_failure_threshold),
-                    readiness=http_probe(probes.readiness_path, probes.period_seconds, 3),
-                    liveness=http_probe(probes.liveness_path, probes.period_seconds, 3),
-                    lifecycle=_pre_stop_sleep(shutdown.pre_stop_sleep_seconds)
-                    if shutdown.pre_stop_sleep_seconds
-                    else None,
-                )
-            ],
-        )
-        deployment.select(kplus.LabelSelector.of(labels=self.selector_labels))
-        patches = list(_hardening_patches())
-        if secret is not None and secrets_as_env and env_prefix:
-            # The app reads secrets under the config prefix (FLASK_SECRET_KEY), and the keys were
-            # validated under it; cdk8s-plus-27's Env.from_secret takes no prefix.
-            patches.append(
-                cdk8s.JsonPatch.add("/spec/template/spec/containers/0/envFrom/1/prefix", env_prefix)
-            )
-        patches += self._extra_container_patches()
-        # One call for all patches: each jsii call is a round trip to Node.
-        cdk8s.ApiObject.of(deployment).add_json_patch(*patches, *self._pod_spec_patches())
-        if self.sidecars and self.native_sidecars:
-            _NativeSidecars.wrap(deployment, self.sidecars)
-        return deployment
+    def _data_object(self, kind: str, name: str, data: Mapping[str, str]) -> dict[str, Any]:
+        body: dict[str, Any] = {"immutable": False}
+        if data:  # even all-empty values: "" is still a setting the app must see
+            body["data"] = dict(sorted(data.items()))
+        return self._object("v1", kind, name, **body)
 
     def _checkov_skips(self) -> dict[str, str] | None:
         """Annotations of the Deployment and the migration Job."""
@@ -1357,32 +1289,450 @@ class FlaskBackend(Construct):
             "(resources.cpu_limit_millicores is None); workers are sized from the CPU request"
         }
 
-    def _extra_container_patches(self) -> list[cdk8s.JsonPatch]:
-        """User envFrom sources, init containers, sidecars: plain data, one patch each."""
-        container = "/spec/template/spec/containers"
-        # Before the backend's own sources: a later envFrom wins, so config and secrets do.
-        patches = [
-            cdk8s.JsonPatch.add(f"{container}/0/envFrom/{i}", source)
-            for i, source in enumerate(self.env_from)
+    def _metrics_env(self) -> dict[str, str]:
+        if self.metrics is None:
+            return {}
+        return {"METRICS_PORT": str(self.metrics.port), "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR}
+
+    # -- the hardened pod: one definition for the Deployment and the migration Job ---------------
+
+    def _app_container(self, serving: bool) -> dict[str, Any]:
+        """The app's container. Serving, it listens, is probed and exports metrics; else
+        (migrations) it runs a one-off command with the same image, config, secrets and limits.
+        Metrics are the server's: a one-off command neither serves nor writes them, and a metrics
+        setting must not change the Job's name (and run the migrations again)."""
+        serving_metrics = serving and self.metrics is not None
+        secret_files = self.secret_name is not None and not self.secrets_as_env
+        env = {
+            "PORT": str(self.port),
+            "GRACEFUL_TIMEOUT": str(self.shutdown.graceful_timeout_seconds),
+            "MAX_REQUEST_BYTES": str(self.max_request_bytes),
+            **self.extra_env,
+            **({"SECRETS_DIR": SECRETS_DIR} if secret_files else {}),
+            **(self._metrics_env() if serving_metrics else {}),
+        }
+        # gunicorn sizes its workers from the CPU the container really has (Downward API): its
+        # limit, else its request. Never limits.cpu without a limit: that is the node's CPU.
+        cpu_env = (
+            _cpu_env("CPU_REQUEST_MILLICORES", "requests.cpu")
+            if self.resources.cpu_limit_millicores is None
+            else _cpu_env("CPU_LIMIT_MILLICORES", "limits.cpu")
+        )
+        # A later envFrom wins: the user's sources first, then the backend's config and secrets.
+        env_from = [
+            *self.env_from,
+            {"configMapRef": {"name": f"{self.name}-config"}, "prefix": self.env_prefix},
         ]
-        if self.init_containers:
-            patches.append(
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/initContainers",
-                    [_typed_quantities(c) for c in self.init_containers],
-                )
+        if self.secret_name is not None and self.secrets_as_env:
+            # The app reads secrets under the config prefix (FLASK_SECRET_KEY), and the keys
+            # were validated under it.
+            secret_ref: dict[str, Any] = {"secretRef": {"name": self.secret_name}}
+            if self.env_prefix:
+                secret_ref["prefix"] = self.env_prefix
+            env_from.append(secret_ref)
+        mounts: list[dict[str, Any]] = [{"mountPath": TMP_DIR, "name": TMP_VOLUME}]
+        if secret_files:
+            mounts.append({"mountPath": SECRETS_DIR, "name": SECRETS_VOLUME, "readOnly": True})
+        mounts += [
+            {"mountPath": path, "name": volume.name} for path, volume in self.extra_volumes.items()
+        ]
+        if serving_metrics:
+            mounts.append({"mountPath": METRICS_DIR, "name": METRICS_VOLUME})
+        container: dict[str, Any] = {
+            "env": [{"name": k, "value": value} for k, value in env.items()] + [cpu_env],
+            "envFrom": env_from,
+            "image": self.image,
+            "imagePullPolicy": self.image_pull_policy,
+            "name": self.name,
+            "resources": _resources_json(self.resources),
+            "securityContext": HARDENED_CONTAINER,
+            "volumeMounts": mounts,
+        }
+        if not serving:
+            return container
+        probes, shutdown = self.probes, self.shutdown
+        ports = [{"containerPort": self.port, "name": PORT_NAME}]
+        if self.metrics is not None:
+            ports.append({"containerPort": self.metrics.port, "name": METRICS_PORT_NAME})
+        container |= {
+            "ports": ports,
+            # Startup every 2 s until it passes; liveness and readiness give up after 3
+            # failures, Kubernetes' default.
+            "startupProbe": _http_probe(
+                probes.startup_path,
+                self.port,
+                2,
+                probes.timeout_seconds,
+                probes.startup_failure_threshold,
+            ),
+            "readinessProbe": _http_probe(
+                probes.readiness_path, self.port, probes.period_seconds, probes.timeout_seconds, 3
+            ),
+            "livenessProbe": _http_probe(
+                probes.liveness_path, self.port, probes.period_seconds, probes.timeout_seconds, 3
+            ),
+        }
+        if shutdown.pre_stop_sleep_seconds:
+            command = ["sleep", str(shutdown.pre_stop_sleep_seconds)]
+            container["lifecycle"] = {"preStop": {"exec": {"command": command}}}
+        return container
+
+    def _pod_spec(
+        self,
+        containers: list[dict[str, Any]],
+        init_containers: list[dict[str, Any]],
+        serving: bool,
+    ) -> dict[str, Any]:
+        """What a hardened pod of this backend is: Pod Security "restricted", no API token, no
+        service links, the backend's volumes, pull secrets and scheduling. Serving pods restart
+        their containers and spread over nodes and zones; a one-off pod (migrations) does
+        neither."""
+        volumes = [_memory_volume(TMP_VOLUME, self.resources.tmp_size_mib)]
+        if self.secret_name is not None and not self.secrets_as_env:
+            volumes.append(
+                {
+                    "name": SECRETS_VOLUME,
+                    "secret": {"defaultMode": 0o440, "secretName": self.secret_name},
+                }
             )
-        if not self.native_sidecars:
-            patches += [
-                cdk8s.JsonPatch.add(f"{container}/-", _typed_quantities(c)) for c in self.sidecars
-            ]
+        volumes += self._extra_volumes_json
+        if serving and self.metrics is not None:
+            volumes.append(_memory_volume(METRICS_VOLUME, self.metrics.dir_size_mib))
+        pod: dict[str, Any] = {
+            "automountServiceAccountToken": False,
+            "containers": containers,
+            "dnsPolicy": "ClusterFirst",
+            "enableServiceLinks": False,
+            "restartPolicy": "Always" if serving else "Never",  # a Job retries with a new pod
+            "securityContext": {
+                "fsGroup": RUN_AS_GROUP,
+                "fsGroupChangePolicy": "OnRootMismatch",
+                "runAsGroup": RUN_AS_GROUP,
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "serviceAccountName": self.service_account_name,
+            "setHostnameAsFQDN": False,
+            "terminationGracePeriodSeconds": self.shutdown.termination_grace_period_seconds,
+            "volumes": volumes,
+        }
+        if init_containers:
+            pod["initContainers"] = init_containers
+        if self.image_pull_secrets:
+            pod["imagePullSecrets"] = [{"name": s} for s in self.image_pull_secrets]
+        scheduling = self.scheduling
+        if scheduling.node_selector:
+            pod["nodeSelector"] = dict(scheduling.node_selector)
+        if scheduling.tolerations:
+            pod["tolerations"] = [dict(t) for t in scheduling.tolerations]
         if self.priority_class_name:
-            patches.append(
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/priorityClassName", self.priority_class_name
-                )
+            pod["priorityClassName"] = self.priority_class_name
+        if serving and scheduling.spread:
+            selector = {"matchLabels": self.selector_labels}
+            # Best effort (ScheduleAnyway): a one-node dev cluster still schedules all replicas.
+            pod["topologySpreadConstraints"] = [
+                {
+                    "labelSelector": selector,
+                    "maxSkew": 1,
+                    "topologyKey": key,
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                }
+                for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+            ]
+            pod["affinity"] = {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "podAffinityTerm": {
+                                "labelSelector": selector,
+                                "topologyKey": "kubernetes.io/hostname",
+                            },
+                            "weight": 100,
+                        }
+                    ]
+                }
+            }
+        return pod
+
+    def _native_sidecars(self) -> list[dict[str, Any]]:
+        """Sidecars as init containers that keep running (Kubernetes 1.29+): they start before
+        the init containers and the app, and stop after it."""
+        if not self.native_sidecars:
+            return []
+        return [{**c, "restartPolicy": "Always"} for c in self.sidecars]
+
+    def _deployment(self, job: dict[str, Any] | None) -> dict[str, Any]:
+        init_containers = self._native_sidecars()
+        annotations = dict(self._checkov_skips() or {})
+        if job is not None:
+            assert self.migrations is not None
+            # After the native sidecars (a database proxy it may need), before the user's init
+            # containers (which may then use the schema).
+            wait = {
+                **self._app_container(serving=False),
+                "name": MIGRATIONS_WAIT_CONTAINER,
+                "command": [*self.migrations.wait_command],
+            }
+            init_containers.append(wait)
+            annotations[ARGO_SYNC_WAVE] = "1"  # after the Job, which stays in wave 0
+        init_containers += self.init_containers
+        containers = [self._app_container(serving=True)]
+        if not self.native_sidecars:
+            containers += self.sidecars
+        spec: dict[str, Any] = {
+            "progressDeadlineSeconds": 600,
+            "selector": {"matchLabels": self.selector_labels},
+            # Never below the desired count during a rollout; a quarter more pods while it runs.
+            "strategy": {
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+                "type": "RollingUpdate",
+            },
+            "template": {
+                "metadata": {
+                    "annotations": {
+                        CHECKSUM_ANNOTATION: self.config_checksum,
+                        **self.pod_annotations,
+                    },
+                    # Not the construct path (cdk8s-plus's default): moving the construct must
+                    # not change the pod template and roll every pod.
+                    "labels": self.labels,
+                },
+                "spec": self._pod_spec(containers, init_containers, serving=True),
+            },
+        }
+        if self.autoscaling is None:
+            spec = {"replicas": self.replicas, **spec}
+        return self._object("apps/v1", "Deployment", self.name, annotations=annotations, spec=spec)
+
+    def _migration_job(self) -> dict[str, Any] | None:
+        """The migration Job: the app's pod, running the migration command once.
+
+        Its name ends in a hash of everything it runs, so a new release gets a new Job and the
+        same manifests applied again find the finished one (README: "Database and migrations").
+        """
+        if self.migrations is None:
+            return None
+        # Native sidecars (a database proxy) serve the migration too; the user's init containers
+        # prepare the app and may need the schema the Job is about to make.
+        migrate = {
+            **self._app_container(serving=False),
+            "name": MIGRATIONS_CONTAINER,
+            "command": [*self.migrations.command],
+        }
+        pod = self._pod_spec([migrate], self._native_sidecars(), serving=False)
+        digest = hashlib.sha256(
+            json.dumps([self.name, pod, self.config_checksum], sort_keys=True).encode()
+        ).hexdigest()[:10]
+        # A Job name is a label value on its pods: at most 63 characters.
+        name = f"{self.name[: 63 - len('-migrate-') - 10].rstrip('-')}-migrate-{digest}"
+        # Not the app's selector: the Service, PodDisruptionBudget and NetworkPolicy must never
+        # pick up a migration pod.
+        labels = {
+            **self.labels,
+            "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": "migrations",
+        }
+        spec: dict[str, Any] = {
+            "backoffLimit": self.migrations.backoff_limit,
+            "activeDeadlineSeconds": self.migrations.active_deadline_seconds,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        }
+        if self.migrations.ttl_seconds_after_finished is not None:
+            spec["ttlSecondsAfterFinished"] = self.migrations.ttl_seconds_after_finished
+        return self._object(
+            "batch/v1", "Job", name, labels=labels, annotations=self._checkov_skips(), spec=spec
+        )
+
+    # -- the objects around the pods --------------------------------------------------------------
+
+    def _service(self) -> dict[str, Any]:
+        # targetPort by name, so a port change in the pod never needs a Service change.
+        ports = [{"name": PORT_NAME, "port": self.service_port, "targetPort": PORT_NAME}]
+        if self.metrics is not None:
+            # A ServiceMonitor finds pods through a Service port, by name.
+            ports.append(
+                {
+                    "name": METRICS_PORT_NAME,
+                    "port": self.metrics.port,
+                    "targetPort": METRICS_PORT_NAME,
+                }
             )
-        return patches
+        spec = {"ports": ports, "selector": self.selector_labels, "type": "ClusterIP"}
+        return self._object("v1", "Service", self.name, spec=spec)
+
+    def _pdb(self) -> dict[str, Any] | None:
+        minimum = self.autoscaling.min_replicas if self.autoscaling else self.replicas
+        if minimum < 2:
+            return None  # with one pod, any budget would block node drains
+        spec = {"maxUnavailable": 1, "selector": {"matchLabels": self.selector_labels}}
+        return self._object("policy/v1", "PodDisruptionBudget", self.name, spec=spec)
+
+    def _autoscaler(self) -> dict[str, Any] | None:
+        scaling = self.autoscaling
+        if scaling is None:
+            return None
+        # cdk8s-plus's scaling behaviour: up by 4 pods or 200% a minute, whichever is more; down
+        # by at most min_replicas pods per 5 minutes, after 5 minutes of lower load.
+        behavior = {
+            "scaleDown": {
+                "policies": [{"periodSeconds": 300, "type": "Pods", "value": scaling.min_replicas}],
+                "selectPolicy": "Max",
+                "stabilizationWindowSeconds": 300,
+            },
+            "scaleUp": {
+                "policies": [
+                    {"periodSeconds": 60, "type": "Pods", "value": 4},
+                    {"periodSeconds": 60, "type": "Percent", "value": 200},
+                ],
+                "selectPolicy": "Max",
+                "stabilizationWindowSeconds": 0,
+            },
+        }
+        target = {"averageUtilization": scaling.cpu_utilization_percent, "type": "Utilization"}
+        spec = {
+            "behavior": behavior,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [{"resource": {"name": "cpu", "target": target}, "type": "Resource"}],
+            "minReplicas": scaling.min_replicas,
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": self.name},
+        }
+        return self._object("autoscaling/v2", "HorizontalPodAutoscaler", self.name, spec=spec)
+
+    def _service_monitor(self) -> dict[str, Any] | None:
+        """The Prometheus Operator's ServiceMonitor; the tests validate it against the CRD's
+        schema and a real API server."""
+        if self.metrics is None or not self.metrics.service_monitor:
+            return None
+        spec = {
+            "selector": {"matchLabels": self.selector_labels},
+            "endpoints": [
+                {
+                    "port": METRICS_PORT_NAME,
+                    "path": METRICS_PATH,
+                    "interval": f"{self.metrics.scrape_interval_seconds}s",
+                    # A scrape answers in milliseconds (BENCHMARKS.md); more means a sick pod.
+                    "scrapeTimeout": f"{min(10, self.metrics.scrape_interval_seconds)}s",
+                }
+            ],
+        }
+        labels = {**self.labels, **self.metrics.service_monitor_labels}
+        return self._object(
+            "monitoring.coreos.com/v1", "ServiceMonitor", self.name, labels=labels, spec=spec
+        )
+
+    def _network_policy(self) -> dict[str, Any] | None:
+        options = self.network_policy_options
+        if options is None:
+            return None
+        ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
+        if options.ingress_namespaces:
+            # Routed traffic arrives from the ingress controller's or Gateway's proxies. (With
+            # no list, any source may reach the port: the proxies included.)
+            admitted = dict.fromkeys([*options.ingress_namespaces, *self.router_namespaces])
+            ingress["from"] = [_namespace_peer(ns) for ns in admitted]
+        rules = [ingress]
+        if self.metrics is not None and self.metrics.scrape_namespaces:
+            # Scrapers reach the metrics port only, never the API.
+            rules.append(
+                {
+                    "from": [_namespace_peer(ns) for ns in self.metrics.scrape_namespaces],
+                    "ports": [{"protocol": "TCP", "port": METRICS_PORT_NAME}],
+                }
+            )
+        spec: dict[str, Any] = {
+            "podSelector": {"matchLabels": self.selector_labels},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        }
+        if options.egress is not None:
+            spec["policyTypes"].append("Egress")
+            dns = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+            spec["egress"] = [
+                {"to": [dns], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
+                *(
+                    {
+                        "to": [_namespace_peer(rule.namespace, rule.pod_labels)],
+                        "ports": [{"protocol": "TCP", "port": p} for p in rule.ports],
+                    }
+                    for rule in options.egress
+                ),
+            ]
+        return self._object("networking.k8s.io/v1", "NetworkPolicy", self.name, spec=spec)
+
+    def _migration_network_policy(
+        self, app_policy: dict[str, Any] | None, job: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The migration pods accept no traffic and may send what the app pods may."""
+        if app_policy is None or job is None:
+            return None
+        egress = app_policy["spec"].get("egress")
+        spec: dict[str, Any] = {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": self.name,
+                    "app.kubernetes.io/component": "migrations",
+                }
+            },
+            # Ingress listed with no rules: nothing may connect. No `ingress: []`: the API
+            # server drops an empty list, so every `kubectl apply` would write it again.
+            "policyTypes": ["Ingress", *(["Egress"] if egress is not None else [])],
+        }
+        if egress is not None:
+            spec["egress"] = egress
+        return self._object(
+            "networking.k8s.io/v1", "NetworkPolicy", f"{self.name}-migrations", spec=spec
+        )
+
+    def _ingress(self) -> dict[str, Any] | None:
+        options = self.ingress_options
+        if options is None:
+            return None
+        annotations = {**options.annotations, BODY_SIZE_ANNOTATION: str(self.max_request_bytes)}
+        backend = {"service": {"name": self.name, "port": {"name": PORT_NAME}}}
+        spec: dict[str, Any] = {
+            "rules": [
+                {
+                    "host": options.host,
+                    "http": {
+                        "paths": [{"path": options.path, "pathType": "Prefix", "backend": backend}]
+                    },
+                }
+            ]
+        }
+        if options.class_name is not None:
+            spec["ingressClassName"] = options.class_name
+        if options.tls_secret is not None:
+            spec["tls"] = [{"hosts": [options.host], "secretName": options.tls_secret}]
+        return self._object(
+            "networking.k8s.io/v1", "Ingress", self.name, annotations=annotations, spec=spec
+        )
+
+    def _http_route(self) -> dict[str, Any] | None:
+        options = self.http_route_options
+        if options is None:
+            return None
+        parents = []
+        for ref in options.parent_refs:
+            parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
+            if ref.namespace is not None:
+                parent["namespace"] = ref.namespace
+            if ref.section_name is not None:
+                parent["sectionName"] = ref.section_name
+            parents.append(parent)
+        spec: dict[str, Any] = {
+            "parentRefs": parents,
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": options.path}}],
+                    # By number: the Gateway API has no named ports.
+                    "backendRefs": [{"name": self.name, "port": self.service_port}],
+                }
+            ],
+        }
+        if options.hostnames:
+            spec["hostnames"] = list(options.hostnames)
+        return self._object("gateway.networking.k8s.io/v1", "HTTPRoute", self.name, spec=spec)
 
     def _extra_container(
         self,
@@ -1392,7 +1742,7 @@ class FlaskBackend(Construct):
         taken: set[str],
         allow_latest: bool,
     ) -> dict[str, Any]:
-        """An init container or sidecar as a patch of the Deployment, with the app's hardening."""
+        """An init container or sidecar, validated, with the app's hardening."""
         v.require_type(argument, spec, ExtraContainer)
         name = v.dns_label(f"{argument}.name", spec.name)
         if name in taken:
@@ -1440,506 +1790,5 @@ class FlaskBackend(Construct):
         overrides = v.restricted_security_context(
             f"{argument}.security_context", spec.security_context
         )
-        container["securityContext"] = {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "privileged": False,
-            "readOnlyRootFilesystem": True,
-            "runAsGroup": RUN_AS_GROUP,
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-            **overrides,
-        }
+        container["securityContext"] = {**HARDENED_CONTAINER, **overrides}
         return container
-
-    def _pod_spec_patches(self) -> list[cdk8s.JsonPatch]:
-        """Scheduling and pull-secret fields cdk8s-plus-27 cannot express (escape hatches)."""
-        patches = []
-        if self.image_pull_secrets:
-            patches.append(
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/imagePullSecrets",
-                    [{"name": s} for s in self.image_pull_secrets],
-                )
-            )
-        scheduling = self.scheduling
-        if scheduling.node_selector:
-            patches.append(
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/nodeSelector", dict(scheduling.node_selector)
-                )
-            )
-        if scheduling.tolerations:
-            patches.append(
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/tolerations", [dict(t) for t in scheduling.tolerations]
-                )
-            )
-        if scheduling.spread:
-            selector = {"matchLabels": self.selector_labels}
-            patches += [
-                # Best effort (ScheduleAnyway): a one-node dev cluster still schedules all replicas.
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/topologySpreadConstraints",
-                    [
-                        {
-                            "maxSkew": 1,
-                            "topologyKey": key,
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": selector,
-                        }
-                        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
-                    ],
-                ),
-                cdk8s.JsonPatch.add(
-                    "/spec/template/spec/affinity",
-                    {
-                        "podAntiAffinity": {
-                            "preferredDuringSchedulingIgnoredDuringExecution": [
-                                {
-                                    "weight": 100,
-                                    "podAffinityTerm": {
-                                        "topologyKey": "kubernetes.io/hostname",
-                                        "labelSelector": selector,
-                                    },
-                                }
-                            ]
-                        }
-                    },
-                ),
-            ]
-        return patches
-
-    def _service(self) -> kplus.Service:
-        ports = [kplus.ServicePort(port=self.service_port, target_port=self.port, name=PORT_NAME)]
-        patches = []
-        if self.metrics is not None:
-            # A ServiceMonitor finds pods through a Service port, by name.
-            ports.append(
-                kplus.ServicePort(
-                    port=self.metrics.port, target_port=self.metrics.port, name=METRICS_PORT_NAME
-                )
-            )
-            patches.append(
-                cdk8s.JsonPatch.replace("/spec/ports/1/targetPort", {"value": METRICS_PORT_NAME})
-            )
-        service = kplus.Service(
-            self,
-            "service",
-            metadata=self._metadata(self.name),
-            type=kplus.ServiceType.CLUSTER_IP,
-            ports=ports,
-        )
-        # The selector in the one patch call (select_label would be a round trip per label).
-        cdk8s.ApiObject.of(service).add_json_patch(
-            cdk8s.JsonPatch.add("/spec/selector", dict(sorted(self.selector_labels.items()))),
-            *_service_patches(),
-            *patches,
-        )
-        return service
-
-    def _metrics_env(self) -> dict[str, str]:
-        if self.metrics is None:
-            return {}
-        return {"METRICS_PORT": str(self.metrics.port), "PROMETHEUS_MULTIPROC_DIR": METRICS_DIR}
-
-    def _service_monitor(self) -> cdk8s.ApiObject | None:
-        """The Prometheus Operator's ServiceMonitor, a plain ApiObject: the library ships without
-        generated bindings; the tests validate it against the CRD's schema and a real API
-        server."""
-        if self.metrics is None or not self.metrics.service_monitor:
-            return None
-        monitor = cdk8s.ApiObject(
-            self,
-            "service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, labels={**self.labels, **self.metrics.service_monitor_labels}
-            ),
-        )
-        spec = {
-            "selector": {"matchLabels": self.selector_labels},
-            "endpoints": [
-                {
-                    "port": METRICS_PORT_NAME,
-                    "path": METRICS_PATH,
-                    "interval": f"{self.metrics.scrape_interval_seconds}s",
-                    # A scrape answers in milliseconds (BENCHMARKS.md); more means a sick pod.
-                    "scrapeTimeout": f"{min(10, self.metrics.scrape_interval_seconds)}s",
-                }
-            ],
-        }
-        monitor.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        return monitor
-
-    def _pod_disruption_budget(self) -> cdk8s.ApiObject | None:
-        minimum = self.autoscaling.min_replicas if self.autoscaling else self.replicas
-        if minimum < 2:
-            return None  # with one pod, any budget would block node drains
-        budget = cdk8s.ApiObject(
-            self,
-            "pod-disruption-budget",
-            api_version="policy/v1",
-            kind="PodDisruptionBudget",
-            metadata=self._metadata(self.name),
-        )
-        budget.add_json_patch(
-            cdk8s.JsonPatch.add(
-                "/spec", {"maxUnavailable": 1, "selector": {"matchLabels": self.selector_labels}}
-            )
-        )
-        return budget
-
-    def _network_policy(self) -> cdk8s.ApiObject | None:
-        options = self.network_policy_options
-        if options is None:
-            return None
-        ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
-        if options.ingress_namespaces:
-            # Routed traffic arrives from the ingress controller's or Gateway's proxies. (With
-            # no list, any source may reach the port: the proxies included.)
-            admitted = dict.fromkeys([*options.ingress_namespaces, *self.router_namespaces])
-            ingress["from"] = [_namespace_peer(ns) for ns in admitted]
-        rules = [ingress]
-        if self.metrics is not None and self.metrics.scrape_namespaces:
-            # Scrapers reach the metrics port only, never the API.
-            rules.append(
-                {
-                    "from": [_namespace_peer(ns) for ns in self.metrics.scrape_namespaces],
-                    "ports": [{"protocol": "TCP", "port": METRICS_PORT_NAME}],
-                }
-            )
-        spec: dict[str, Any] = {
-            "podSelector": {"matchLabels": self.selector_labels},
-            "policyTypes": ["Ingress"],
-            "ingress": rules,
-        }
-        if options.egress is not None:
-            spec["policyTypes"].append("Egress")
-            dns = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
-            spec["egress"] = [
-                {"to": [dns], "ports": [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]},
-                *(
-                    {
-                        "to": [_namespace_peer(rule.namespace, rule.pod_labels)],
-                        "ports": [{"protocol": "TCP", "port": p} for p in rule.ports],
-                    }
-                    for rule in options.egress
-                ),
-            ]
-        policy = cdk8s.ApiObject(
-            self,
-            "network-policy",
-            api_version="networking.k8s.io/v1",
-            kind="NetworkPolicy",
-            metadata=self._metadata(self.name),
-        )
-        policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        return policy
-
-    def _ingress(self) -> cdk8s.ApiObject | None:
-        options = self.ingress_options
-        if options is None:
-            return None
-        annotations = {**options.annotations, BODY_SIZE_ANNOTATION: str(self.max_request_bytes)}
-        ingress = cdk8s.ApiObject(
-            self,
-            "ingress",
-            api_version="networking.k8s.io/v1",
-            kind="Ingress",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, labels=self.labels, annotations=dict(sorted(annotations.items()))
-            ),
-        )
-        backend = {"service": {"name": self.name, "port": {"name": PORT_NAME}}}
-        spec: dict[str, Any] = {
-            "rules": [
-                {
-                    "host": options.host,
-                    "http": {
-                        "paths": [{"path": options.path, "pathType": "Prefix", "backend": backend}]
-                    },
-                }
-            ]
-        }
-        if options.class_name is not None:
-            spec["ingressClassName"] = options.class_name
-        if options.tls_secret is not None:
-            spec["tls"] = [{"hosts": [options.host], "secretName": options.tls_secret}]
-        ingress.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        return ingress
-
-    def _http_route(self) -> cdk8s.ApiObject | None:
-        options = self.http_route_options
-        if options is None:
-            return None
-        parents = []
-        for ref in options.parent_refs:
-            parent = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
-            if ref.namespace is not None:
-                parent["namespace"] = ref.namespace
-            if ref.section_name is not None:
-                parent["sectionName"] = ref.section_name
-            parents.append(parent)
-        spec: dict[str, Any] = {
-            "parentRefs": parents,
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": options.path}}],
-                    # By number: the Gateway API has no named ports.
-                    "backendRefs": [{"name": self.name, "port": self.service_port}],
-                }
-            ],
-        }
-        if options.hostnames:
-            spec["hostnames"] = list(options.hostnames)
-        route = cdk8s.ApiObject(
-            self,
-            "http-route",
-            api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
-            metadata=self._metadata(self.name),
-        )
-        route.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        return route
-
-    def _horizontal_pod_autoscaler(self) -> kplus.HorizontalPodAutoscaler | None:
-        scaling = self.autoscaling
-        if scaling is None:
-            return None
-        return kplus.HorizontalPodAutoscaler(
-            self,
-            "autoscaler",
-            metadata=self._metadata(self.name),
-            target=self.deployment,
-            min_replicas=scaling.min_replicas,
-            max_replicas=scaling.max_replicas,
-            metrics=[
-                kplus.Metric.resource_cpu(
-                    kplus.MetricTarget.average_utilization(scaling.cpu_utilization_percent)
-                )
-            ],
-        )
-
-    def _migration_job(self) -> cdk8s.ApiObject:
-        """The migration Job, and the init container that holds the app pods until it is done.
-
-        Both start from the Deployment's own container as synthesized (image, env, secrets,
-        mounts, securityContext, resources), so they can never drift from the app's hardening.
-        """
-        assert self.migrations is not None
-        deployment = cdk8s.ApiObject.of(self.deployment)
-        pod = deployment.to_json()["spec"]["template"]["spec"]
-        app = pod["containers"][0]  # then any plain sidecars (native_sidecars=False)
-        serving_only = ("ports", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle")
-        base = {key: value for key, value in app.items() if key not in serving_only}
-        # Metrics are the server's: a one-off command neither serves nor writes them, and a
-        # metrics setting must not change the Job's name (and run the migrations again).
-        metrics_env = set(self._metrics_env())
-        base["env"] = [e for e in base.get("env", []) if e["name"] not in metrics_env]
-        base["volumeMounts"] = [
-            m for m in base.get("volumeMounts", []) if m["name"] != METRICS_VOLUME
-        ]
-        wait = {
-            **base,
-            "name": MIGRATIONS_WAIT_CONTAINER,
-            "command": [*self.migrations.wait_command],
-        }
-        annotations = dict(deployment.metadata.to_json().get("annotations") or {})
-        annotations[ARGO_SYNC_WAVE] = "1"  # after the Job, which stays in wave 0
-        # After the native sidecars (a database proxy it may need), before the user's init
-        # containers (which may then use the schema).
-        deployment.add_json_patch(
-            cdk8s.JsonPatch.add("/spec/template/spec/initContainers/0", _typed_quantities(wait))
-            if self.init_containers
-            else cdk8s.JsonPatch.add(
-                "/spec/template/spec/initContainers", [_typed_quantities(wait)]
-            ),
-            cdk8s.JsonPatch.add("/metadata/annotations", annotations),
-        )
-
-        # The app pods' scheduling preferences select app pods; a one-off pod needs none.
-        job_pod = {
-            key: value
-            for key, value in pod.items()
-            if key not in ("containers", "topologySpreadConstraints", "affinity")
-        }
-        job_pod["volumes"] = [v for v in pod["volumes"] if v["name"] != METRICS_VOLUME]
-        # Native sidecars (a database proxy) serve the migration too; the user's init containers
-        # prepare the app and may need the schema the Job is about to make.
-        sidecars = [c for c in pod.get("initContainers", []) if c.get("restartPolicy") == "Always"]
-        job_pod.pop("initContainers", None)
-        if sidecars:
-            job_pod["initContainers"] = sidecars
-        job_pod["containers"] = [
-            {**base, "name": MIGRATIONS_CONTAINER, "command": [*self.migrations.command]}
-        ]
-        job_pod["restartPolicy"] = "Never"  # the Job retries with a new pod (backoff_limit)
-        digest = hashlib.sha256(
-            json.dumps([self.name, job_pod, self.config_checksum], sort_keys=True).encode()
-        ).hexdigest()[:10]
-        # A Job name is a label value on its pods: at most 63 characters.
-        name = f"{self.name[: 63 - len('-migrate-') - 10].rstrip('-')}-migrate-{digest}"
-        # Not the app's selector: the Service, PodDisruptionBudget and NetworkPolicy must never
-        # pick up a migration pod.
-        labels = {
-            **self.labels,
-            "app.kubernetes.io/instance": name,
-            "app.kubernetes.io/component": "migrations",
-        }
-        job = cdk8s.ApiObject(
-            self,
-            "migration-job",
-            api_version="batch/v1",
-            kind="Job",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=name, labels=labels, annotations=self._checkov_skips()
-            ),
-        )
-        spec: dict[str, Any] = {
-            "backoffLimit": self.migrations.backoff_limit,
-            "activeDeadlineSeconds": self.migrations.active_deadline_seconds,
-            "template": {"metadata": {"labels": labels}, "spec": job_pod},
-        }
-        if self.migrations.ttl_seconds_after_finished is not None:
-            spec["ttlSecondsAfterFinished"] = self.migrations.ttl_seconds_after_finished
-        job.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        self.migration_network_policy = self._migration_network_policy()
-        return job
-
-    def _migration_network_policy(self) -> cdk8s.ApiObject | None:
-        """The migration pods accept no traffic and may send what the app pods may."""
-        if self.network_policy is None:
-            return None
-        app_spec = self.network_policy.to_json()["spec"]
-        spec: dict[str, Any] = {
-            "podSelector": {
-                "matchLabels": {
-                    "app.kubernetes.io/name": self.name,
-                    "app.kubernetes.io/component": "migrations",
-                }
-            },
-            # Ingress listed with no rules: nothing may connect. No `ingress: []`: the API
-            # server drops an empty list, so every `kubectl apply` would write it again.
-            "policyTypes": ["Ingress", *(["Egress"] if "egress" in app_spec else [])],
-        }
-        if "egress" in app_spec:
-            spec["egress"] = app_spec["egress"]
-        policy = cdk8s.ApiObject(
-            self,
-            "migration-network-policy",
-            api_version="networking.k8s.io/v1",
-            kind="NetworkPolicy",
-            metadata=self._metadata(f"{self.name}-migrations"),
-        )
-        policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-        return policy
-
-
-def _typed_quantities(container: dict[str, Any]) -> dict[str, Any]:
-    """A container for a patch of a cdk8s-plus Deployment, which serializes patched quantities
-    through its Quantity type, reading `.value` (as the Service's targetPort, above)."""
-    resources = {
-        kind: {name: {"value": amount} for name, amount in amounts.items()}
-        for kind, amounts in container.get("resources", {}).items()
-    }
-    env = [
-        {
-            **variable,
-            "valueFrom": {
-                "resourceFieldRef": {
-                    **variable["valueFrom"]["resourceFieldRef"],
-                    "divisor": {"value": variable["valueFrom"]["resourceFieldRef"]["divisor"]},
-                }
-            },
-        }
-        if "divisor" in variable.get("valueFrom", {}).get("resourceFieldRef", {})
-        else variable
-        for variable in container.get("env", [])
-    ]
-    return {**container, "resources": resources, **({"env": env} if env else {})}
-
-
-class _NativeSidecars(cdk8s.ApiObject):
-    """The Deployment's object, with native sidecars first in its init containers.
-
-    cdk8s-plus-27 writes its Deployment through the Kubernetes 1.27 types, which have no
-    ``restartPolicy`` on containers: a patch setting it is silently dropped. So this object
-    takes the place of the Deployment's own (``ApiObject.of(deployment)`` returns it): patches
-    and metadata go to the original, and the sidecars are added to its finished JSON.
-    """
-
-    @classmethod
-    def wrap(cls, deployment: kplus.Deployment, sidecars: list[dict[str, Any]]) -> None:
-        original = cdk8s.ApiObject.of(deployment)
-        deployment.node.try_remove_child(original.node.id)
-        cls(deployment, original, sidecars)
-
-    def __init__(
-        self, scope: Construct, original: cdk8s.ApiObject, sidecars: list[dict[str, Any]]
-    ) -> None:
-        super().__init__(
-            scope, original.node.id, api_version=original.api_version, kind=original.kind
-        )
-        self._original = original
-        self._sidecars = [dict(sorted({**c, "restartPolicy": "Always"}.items())) for c in sidecars]
-
-    @property
-    def metadata(self) -> cdk8s.ApiObjectMetadataDefinition:
-        return self._original.metadata
-
-    def add_json_patch(self, *ops: cdk8s.JsonPatch) -> None:
-        self._original.add_json_patch(*ops)
-
-    def to_json(self) -> Any:
-        document = self._original.to_json()
-        pod = document["spec"]["template"]["spec"]
-        pod["initContainers"] = [*self._sidecars, *pod.get("initContainers", [])]
-        return document
-
-
-def _quantity_millicores(millicores: int) -> str:
-    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
-
-
-def _quantity_mebibytes(mebibytes: int) -> str:
-    for unit, size in (("Ti", 1024 * 1024), ("Gi", 1024)):
-        if mebibytes % size == 0:
-            return f"{mebibytes // size}{unit}"
-    return f"{mebibytes}Mi"
-
-
-def _resources_json(res: Resources) -> dict[str, Any]:
-    """Requests and limits in the API server's canonical form (see _millicores)."""
-    requests = {
-        "cpu": _quantity_millicores(res.cpu_request_millicores),
-        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_request_gib * 1024),
-        "memory": _quantity_mebibytes(res.memory_request_mib),
-    }
-    limits = {
-        "ephemeral-storage": _quantity_mebibytes(res.ephemeral_storage_limit_gib * 1024),
-        "memory": _quantity_mebibytes(res.memory_limit_mib),
-    }
-    if res.cpu_limit_millicores is not None:
-        limits["cpu"] = _quantity_millicores(res.cpu_limit_millicores)
-    return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
-
-
-def _env_from_sources(sources: Sequence[EnvFrom]) -> list[dict[str, Any]]:
-    v.require_type("env_from", sources, (tuple, list))
-    result = []
-    for i, source in enumerate(sources):
-        v.require_type(f"env_from[{i}]", source, EnvFrom)
-        result.append(source._to_json(f"env_from[{i}]"))
-    return result
-
-
-def _namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    peer: dict[str, Any] = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-    }
-    if pod_labels:
-        peer["podSelector"] = {"matchLabels": dict(pod_labels)}
-    return peer

@@ -41,9 +41,9 @@ LOWER_HEX = re.compile(r"[0-9a-f]+")
 MAX_OBJECT_DATA_BYTES = 1024 * 1024  # etcd's limit on one ConfigMap or Secret
 INT32_MAX = 2**31 - 1  # replicas, ports, counts and seconds are int32 in the Kubernetes API
 MAX_ANNOTATIONS_BYTES = 256 * 1024  # keys and values of one object's annotations, together
-# Maps written into the Deployment (pod annotations, node selector) go through cdk8s-plus's
-# generated toJson, which copies the map once per key: 5,000 entries took 11 s. Real pods carry
-# tens; the cap keeps synthesis fast whatever the input.
+# Maps written into the pod template (pod annotations, node selector). Real pods carry tens; the
+# cap is part of the documented props (it dates from when cdk8s-plus wrote these maps in time
+# that grew with the square of their size; the backend now writes them itself).
 MAX_POD_MAP_ENTRIES = 256
 # What Linux execve accepts (fs/exec.c): one "NAME=value" string of at most MAX_ARG_STRLEN bytes
 # (NUL included), and all of argv and envp, with a pointer each, within a quarter of the stack
@@ -274,8 +274,7 @@ def mount_path(argument: str, value: object) -> str:
 def pod_map_entries(argument: str, value: Mapping[str, str]) -> None:
     if len(value) > MAX_POD_MAP_ENTRIES:
         raise ValueError(
-            f"{argument} must hold at most {MAX_POD_MAP_ENTRIES} entries (cdk8s-plus writes "
-            f"them in time that grows with the square of their number), got {len(value)}"
+            f"{argument} must hold at most {MAX_POD_MAP_ENTRIES} entries, got {len(value)}"
         )
 
 
