@@ -20,6 +20,7 @@ from typing import Any
 
 import cdk8s
 import cdk8s_plus_27 as kplus
+import jsii
 from constructs import Construct
 
 from flask_backend import validation as v
@@ -593,16 +594,20 @@ class _Manifest(cdk8s.ApiObject):
         self, scope: Construct, id: str, document: dict[str, Any], facts: _ChartFacts
     ) -> None:
         metadata = document["metadata"]
-        super().__init__(
-            scope,
-            id,
-            api_version=document["apiVersion"],
-            kind=document["kind"],
-            metadata=cdk8s.ApiObjectMetadata(
-                name=metadata["name"],
-                labels=metadata["labels"],
-                annotations=metadata.get("annotations"),
-            ),
+        given = {"name": metadata["name"], "labels": metadata["labels"]}
+        if metadata.get("annotations"):
+            given["annotations"] = metadata["annotations"]
+        # What cdk8s.ApiObject.__init__ does after building an ApiObjectProps and type-checking
+        # each argument with typeguard, which cost about as much as the round trip itself: this
+        # data is plain, and validated already.
+        jsii.create(
+            type(self),
+            self,
+            [
+                scope,
+                id,
+                {"apiVersion": document["apiVersion"], "kind": document["kind"], "metadata": given},
+            ],
         )
         # What cdk8s's metadata writes, sorted as it sorts: the chart's labels under the
         # object's, the chart's namespace.
