@@ -143,6 +143,13 @@ def synth_section(
             f"| {len(comparison.a)} | {comparison.median_a:.3f} | {comparison.median_b:.3f} "
             f"| {comparison.ratio:.2f}x |"
         )
+    if results.bare_floor:
+        bare = results.bare_floor
+        lines.append(
+            "| `python main.py` (extra: it no longer loads `imports/k8s`) | empty app loading "
+            f"cdk8s and cdk8s-plus-27 only | {len(bare.a)} | {bare.median_a:.3f} "
+            f"| {bare.median_b:.3f} | {bare.ratio:.2f}x |"
+        )
     if results.optimized:
         o = results.optimized
         lines.append(

