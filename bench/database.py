@@ -46,15 +46,17 @@ from tests.postgres import PostgresServer, start_server  # noqa: E402
 START, END = sections.markers("database")
 CONCURRENCIES = (16, 64)
 ENDPOINTS = {"create": ("POST", "/api/v1/items"), "list": ("GET", "/api/v1/items?limit=20")}
-# (worker class, workers, requests per worker): what a fair reader expects next to ours, on the
-# same one core. "ours" is the shipped worker (backend_api/worker.py); sync has no threads.
+# (worker class, workers, requests per worker, connections per worker): what a fair reader
+# expects next to ours, on the same one core, each with a connection per request it runs at
+# once (the shipped rule, backend_api/serving.py). "ours" is the shipped worker
+# (backend_api/worker.py); sync has no threads.
 SWEEP = (
-    *(("gthread", w, t) for w in (1, 2) for t in (8, 16, 32)),
-    *(("ours", 1, t) for t in (16, 32, 64)),
-    *(("ours", 2, t) for t in (16, 32)),
-    ("sync", 2, 1),
+    *(("gthread", w, t, t) for w in (1, 2) for t in (8, 16, 32)),
+    *(("ours", 1, t, t) for t in (16, 32, 64)),
+    *(("ours", 2, t, t) for t in (16, 32)),
+    ("sync", 2, 1, 1),
 )
-SMOKE_SWEEP = (("gthread", 1, 8),)
+SMOKE_SWEEP = (("gthread", 1, 8, 8),)
 SEED_ROWS = 1000  # list pages through a table that is not empty from its first request
 THROUGHPUT_SHARE_MIN, P99_RATIO_MAX = 0.90, 1.25
 # Every configuration keeps its pool open at once: far more than PostgreSQL's default 100.
@@ -133,18 +135,18 @@ def seed(url: str, rows: int) -> None:
 def specs(url: str, smoke: bool) -> list[load.ServerSpec]:
     """The shipped config first (the image's command, the construct's default env), then the
     sweep without its copy of the shipped config."""
-    shipped = load.shipped(1000)
     workers, threads = concurrency(1000)
-    sweep = [
-        load.swept(w, t, kind)
-        for kind, w, t in (SMOKE_SWEEP if smoke else SWEEP)
-        if (kind, w, t) != ("ours", workers, threads)
-    ]
+    configs = [load.shipped(1000)]
+    for kind, w, t, pool in SMOKE_SWEEP if smoke else SWEEP:
+        if (kind, w, t, pool) == ("ours", workers, threads, threads):
+            continue  # the shipped config
+        spec = load.swept(w, t, kind)
+        env = {**spec.env, "DB_POOL_SIZE": str(pool)}  # beyond 32 only when said
+        configs.append(load.ServerSpec(spec.label, spec.args, env, spec.workers))
+    url_env = {"FLASK_DATABASE_URL": url}
     return [
-        load.ServerSpec(
-            spec.label, spec.args, {**spec.env, "FLASK_DATABASE_URL": url}, spec.workers
-        )
-        for spec in [shipped, *sweep]
+        load.ServerSpec(spec.label, spec.args, {**spec.env, **url_env}, spec.workers)
+        for spec in configs
     ]
 
 
@@ -350,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="load per cell (default 3; smoke 1)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
+    os.environ.pop("DB_POOL_SIZE", None)  # each configuration says its own
     rounds = args.rounds or (1 if args.smoke else 3)
     seconds = args.seconds or (1.0 if args.smoke else 3.0)
     run: dict[str, object] = {"rounds": rounds, "seconds": seconds, "load_start": load_average()}
