@@ -15,12 +15,15 @@ Why this formula (gevent workers, backend_api/worker.py):
   under gevent: SQLAlchemy's pool queue is not first come, first served (a connection freed
   goes to whoever asks next, not to the longest waiter), and 32 requests sharing 8
   connections had a p99 of 2.3 s at c=64; the worker's own queue is in arrival order.
-- 8 by default: connections are PostgreSQL's scarce resource (max_connections is 100 by
-  default), and pods multiply them: 10 autoscaled one-core pods open 10 x (8 + 1 for
-  readiness) = 90. On one core the items API is CPU-bound, and 8 served it as fast as 16 or
-  32 (BENCHMARKS.md, database). An API whose requests wait long on I/O (a 20 ms query: at
-  most 8 / 20 ms = 400 req/s per worker) raises GUNICORN_THREADS, and the database's
-  max_connections (or puts PgBouncer in front) with it.
+- 16 by default: measured on one core against the items API and a real PostgreSQL
+  (BENCHMARKS.md, database), 16 was the best of our worker's 8, 16, 32 and 64: with fewer,
+  clients queue for a slot (p99 1.7x at c=16 with 8); with more, each request shares the core
+  with more others. Connections are PostgreSQL's scarce resource (max_connections is 100 by
+  default) and pods multiply them: a one-core pod opens 16 + 1 for readiness, so 5 pods fit
+  the default, and the construct's default 2 pods (3 in a rollout) open 51. More pods need
+  DB_POOL_SIZE (below) or a larger max_connections (or PgBouncer). An API whose requests wait
+  long on I/O (a 20 ms query: at most 16 / 20 ms = 800 req/s per worker) raises
+  GUNICORN_THREADS, and max_connections with it.
 - DB_POOL_SIZE caps the connections per worker, for a database that allows fewer: threads
   never exceed it, so the requests beyond wait in the worker's queue, in order, and none
   fails for want of a connection.
@@ -32,7 +35,7 @@ from typing import Final, NamedTuple
 
 # The CPU limit assumed when the pod does not pass one, as a 1-core container.
 DEFAULT_CPU_LIMIT_MILLICORES: Final = 1000
-THREADS_PER_WORKER: Final = 8
+THREADS_PER_WORKER: Final = 16
 # Connections per worker when only GUNICORN_THREADS is raised: a worker model serving hundreds
 # of requests at once (GUNICORN_THREADS=500) still opens at most this many.
 POOL_SIZE_MAX: Final = 32
