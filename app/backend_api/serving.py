@@ -10,9 +10,23 @@ Why this formula (gevent workers, backend_api/worker.py):
   extra workers would only cost memory and be throttled by the CFS quota.
 - Requests to a backend mostly wait on I/O (database, other services); one worker overlaps
   those waits by running several requests at once. ``threads`` is that number: requests one
-  worker runs in the app at once, whatever the worker model (the database pool is sized from
-  it). 32 serves a 20 ms database call at c=64 about 8x faster than the 4 threads it replaces
-  (BENCHMARKS.md) while two pods' pools stay under PostgreSQL's default 100 connections.
+  worker runs in the app at once, whatever the worker model; each has a database connection
+  of its own (the pool is sized from it), so none waits for one inside the app. That matters
+  under gevent: SQLAlchemy's pool queue is not first come, first served (a connection freed
+  goes to whoever asks next, not to the longest waiter), and 32 requests sharing 8
+  connections had a p99 of 2.3 s at c=64; the worker's own queue is in arrival order.
+- 16 by default: measured on one core against the items API and a real PostgreSQL
+  (BENCHMARKS.md, database), 16 was the best of our worker's 8, 16, 32 and 64: with fewer,
+  clients queue for a slot (p99 1.7x at c=16 with 8); with more, each request shares the core
+  with more others. Connections are PostgreSQL's scarce resource (max_connections is 100 by
+  default) and pods multiply them: a one-core pod opens 16 + 1 for readiness, so 5 pods fit
+  the default, and the construct's default 2 pods (3 in a rollout) open 51. More pods need
+  DB_POOL_SIZE (below) or a larger max_connections (or PgBouncer). An API whose requests wait
+  long on I/O (a 20 ms query: at most 16 / 20 ms = 800 req/s per worker) raises
+  GUNICORN_THREADS, and max_connections with it.
+- DB_POOL_SIZE caps the connections per worker, for a database that allows fewer: threads
+  never exceed it, so the requests beyond wait in the worker's queue, in order, and none
+  fails for want of a connection.
 """
 
 import math
@@ -21,7 +35,10 @@ from typing import Final, NamedTuple
 
 # The CPU limit assumed when the pod does not pass one, as a 1-core container.
 DEFAULT_CPU_LIMIT_MILLICORES: Final = 1000
-THREADS_PER_WORKER: Final = 32
+THREADS_PER_WORKER: Final = 16
+# Connections per worker when only GUNICORN_THREADS is raised: a worker model serving hundreds
+# of requests at once (GUNICORN_THREADS=500) still opens at most this many.
+POOL_SIZE_MAX: Final = 32
 
 
 class Concurrency(NamedTuple):
@@ -39,13 +56,16 @@ def concurrency(cpu_limit_millicores: int) -> Concurrency:
 def concurrency_from_env(environ: Mapping[str, str]) -> Concurrency:
     """``concurrency()`` of CPU_LIMIT_MILLICORES, else of CPU_REQUEST_MILLICORES (a pod without
     a CPU limit: the CPU it is sure to get), overridden by WEB_CONCURRENCY (workers) and
-    GUNICORN_THREADS (threads) when they are set."""
+    GUNICORN_THREADS (threads) when they are set; threads never exceed the database
+    connections per worker, DB_POOL_SIZE (default: threads, at most POOL_SIZE_MAX)."""
     request = env_int(environ, "CPU_REQUEST_MILLICORES", DEFAULT_CPU_LIMIT_MILLICORES)
     cpu = env_int(environ, "CPU_LIMIT_MILLICORES", request)
     derived = concurrency(cpu)
+    threads = env_int(environ, "GUNICORN_THREADS", derived.threads)
+    connections = env_int(environ, "DB_POOL_SIZE", min(threads, POOL_SIZE_MAX))
     return Concurrency(
         workers=env_int(environ, "WEB_CONCURRENCY", derived.workers),
-        threads=env_int(environ, "GUNICORN_THREADS", derived.threads),
+        threads=min(threads, connections),
     )
 
 

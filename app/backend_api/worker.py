@@ -2,8 +2,9 @@
 
 Why gevent at all is in gunicorn.conf.py (measured in BENCHMARKS.md). The changes:
 - At most ``threads`` requests run in the app at once (the contract of
-  ``serving.concurrency_from_env``, from which the database pool is sized); the probes skip
-  that queue, so a slow database cannot make the kubelet restart a healthy pod. A request's
+  ``serving.concurrency_from_env``, from which the database pool is sized), the others wait
+  in arrival order (``Turnstile``); the probes skip that queue, so a slow database cannot
+  make the kubelet restart a healthy pod. A request's
   body (up to 64 KiB) is read before it takes a slot: a client that sends its body slowly
   holds a greenlet, not a slot.
 - After each request the connection's greenlet yields: a client that answers fast would
@@ -17,6 +18,7 @@ Why gevent at all is in gunicorn.conf.py (measured in BENCHMARKS.md). The change
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
@@ -27,7 +29,7 @@ from typing import Any, Final
 
 import gevent  # type: ignore[import-untyped]
 import gunicorn.util  # type: ignore[import-untyped]
-from gevent.lock import BoundedSemaphore  # type: ignore[import-untyped]
+from gevent.event import Event  # type: ignore[import-untyped]
 from gunicorn.http.body import Body  # type: ignore[import-untyped]
 from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 
@@ -48,7 +50,7 @@ MEMORY_SHARE: Final = 0.8
 class Worker(GeventWorker):  # type: ignore[misc]
     def run(self) -> None:
         # Created here, in the worker after gevent's hub is set up, not in the master.
-        self.app_slots = BoundedSemaphore(self.cfg.threads)
+        self.app_slots = Turnstile(self.cfg.threads)
         # The timeout of each connection waiting for a request head, and its greenlet.
         self.waiting: dict[gevent.Timeout, gevent.Greenlet] = {}
         # gunicorn writes its own error pages through this one function (base.Worker.
@@ -111,6 +113,39 @@ class Worker(GeventWorker):  # type: ignore[misc]
         greenlet = self.waiting.get(timeout)
         if greenlet is not None:
             greenlet.throw(timeout)
+
+
+class Turnstile:
+    """At most ``size`` greenlets inside at once; the others enter in the order they came. A
+    slot that frees goes to the longest waiter, never to a newcomer: gevent's Semaphore lets
+    a greenlet that asks while the woken waiter has not run yet take the slot, and the waiter
+    waits again, behind later arrivals: the slowest requests wait longest. No lock: a
+    worker's greenlets share one thread and only switch while they wait."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: collections.deque[Event] = collections.deque()
+
+    def __enter__(self) -> None:
+        if self.free and not self.waiting:
+            self.free -= 1
+            return
+        turn = Event()
+        self.waiting.append(turn)
+        try:
+            turn.wait()
+        except BaseException:  # killed while waiting: a timeout, the worker stopping
+            if turn.is_set():
+                self.__exit__()  # the slot was handed over already: pass it on
+            else:
+                self.waiting.remove(turn)
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.waiting:
+            self.waiting.popleft().set()  # handed over: it never counts as free
+        else:
+            self.free += 1
 
 
 def prefetch_body(req: Any) -> None:

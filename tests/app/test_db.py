@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from backend_api import create_app, db
+from backend_api import create_app, db, serving
 
 
 def test_the_pool_holds_one_connection_per_thread_of_the_worker(
@@ -30,7 +30,7 @@ def test_the_pool_is_capped_for_workers_that_serve_hundreds_at_once(
 
     app = create_app({"TESTING": True, "DATABASE_URL": migrated_url})
 
-    assert app.extensions["database"].pool.size() == db.POOL_SIZE_MAX == 32
+    assert app.extensions["database"].pool.size() == serving.POOL_SIZE_MAX == 32
     db.dispose(app)
 
 
