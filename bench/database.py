@@ -85,6 +85,22 @@ def cpu_seconds(pid: int) -> float:
     return total / TICKS
 
 
+def settle(servers: list[load.Server], limit: float = 10.0) -> None:
+    """Wait until no server is still answering a past cell's requests.
+
+    wrk stops at the end of a cell, but an overloaded server (two event loops on one core) may
+    work off its backlog for seconds after that, on the core the next server is measured on.
+    """
+    deadline = time.monotonic() + limit
+    before = sum(cpu_seconds(server.process.pid) for server in servers)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = sum(cpu_seconds(server.process.pid) for server in servers)
+        if now - before < 0.02:  # under 10% of a core over 0.2 s: idle
+            return
+        before = now
+
+
 def wrk(port: int, method: str, path: str, connections: int, seconds: float) -> load.Measurement:
     if load.generator() != "wrk":
         raise RuntimeError("this benchmark needs wrk for its POST bodies (apt-get install wrk)")
@@ -206,6 +222,7 @@ def measure(
             order = servers[round_ % len(servers) :] + servers[: round_ % len(servers)]
             for name, c in cells:
                 for server in order:
+                    settle(servers)
                     server_before = cpu_seconds(server.process.pid)
                     database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]
                     started = time.monotonic()

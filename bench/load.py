@@ -38,7 +38,13 @@ SECRET = "fake-bench-secret"  # noqa: S105 - not a real secret: a local throwawa
 SERVER_CPU, CLIENT_CPU = "1", "0"
 MAX_REQUESTS_PER_SECOND = 50_000  # request budget of the Python fallback: far above what it does
 # Environment variables that would change gunicorn's settings behind the benchmark's back.
-GUNICORN_ENV = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS", "CPU_LIMIT_MILLICORES")
+GUNICORN_ENV = (
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_CMD_ARGS",
+    "CPU_LIMIT_MILLICORES",
+    "DB_POOL_SIZE",  # it also caps the requests a worker runs at once
+)
 
 Log = Callable[[str], None]
 
