@@ -143,7 +143,9 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
     optimized = bare_floor = None
     if not smoke:
         log(f"synth: main.py vs an empty app without imports/k8s (extra), {pairs['bare']} pairs")
-        bare_floor = compare("main.py", main_py, "bare app", target("bare"), pairs["bare"])
+        bare_floor = compare(
+            "main.py", main_py, "bare app", target("bare"), pairs["bare"], warmup=False
+        )
         high = max(counts)
         log(f"synth: {high} backends under python -O (extra), {pairs['optimized']} pairs")
         optimized = compare(
