@@ -22,7 +22,7 @@ import re
 import secrets
 import stat
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -252,10 +252,12 @@ def keep_secret_key(path: str, new_key: str) -> tuple[str, str | None]:
     then hard-linked into place), and a path with other lines keeps them: it is replaced by a
     copy with the key added, never through a symlink, never if others may read it.
     """
+    from flask_backend.output import flocked
+
     folder = os.path.dirname(os.path.abspath(path))
     key = new_key
     try:
-        with _directory_lock(folder):
+        with flocked(folder, fcntl.LOCK_EX):
             if os.path.lexists(path):
                 kept = read_env_file(path).get("SECRET_KEY")
                 if kept:
@@ -275,28 +277,27 @@ def keep_secret_key(path: str, new_key: str) -> tuple[str, str | None]:
     return key, None
 
 
-@contextlib.contextmanager
-def _directory_lock(folder: str) -> Iterator[None]:
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
-
-
 def _create_whole(path: str, data: bytes) -> None:
     """path with data, mode 0600, appearing whole (never half-written) or not at all."""
+    _write_aside(path, data, 0o600, os.link)  # link fails if path appeared: never clobbered
+
+
+def _write_aside(
+    path: str, data: bytes, mode: int, put_in_place: Callable[[str, str], None]
+) -> None:
+    """Write data beside path (fsynced, with mode), then put_in_place(aside, path): os.link
+    (never over an existing path) or os.replace (atomic: readers see old or new)."""
     aside = f"{path}.{secrets.token_hex(8)}.tmp"  # .env.* is git-ignored
     descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        os.fchmod(descriptor, 0o600)
+        os.fchmod(descriptor, mode)
         os.write(descriptor, data)
         os.fsync(descriptor)
-        os.link(aside, path)  # fails if path appeared meanwhile: never clobbered
+        put_in_place(aside, path)
     finally:
         os.close(descriptor)
-        os.unlink(aside)
+        with contextlib.suppress(FileNotFoundError):  # os.replace moved it
+            os.unlink(aside)
 
 
 def _add_line(path: str, line: str) -> None:
@@ -321,18 +322,7 @@ def _add_line(path: str, line: str) -> None:
         data = stream.read()
     if data and not data.endswith(b"\n"):
         data += b"\n"
-    aside = f"{path}.{secrets.token_hex(8)}.tmp"
-    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        os.fchmod(descriptor, mode)
-        os.write(descriptor, data + line.encode())
-        os.fsync(descriptor)
-        os.replace(aside, path)  # atomic: readers see the old file or the new one
-    except BaseException:
-        os.unlink(aside)
-        raise
-    finally:
-        os.close(descriptor)
+    _write_aside(path, data + line.encode(), mode, os.replace)
 
 
 def resolve(

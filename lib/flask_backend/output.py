@@ -139,7 +139,7 @@ def check_outdir(outdir: Path) -> Path:
         if not os.access(existing, os.W_OK | os.X_OK):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES))
         if existing == target:
-            with _flocked(target, fcntl.LOCK_SH):  # not while another synth moves files
+            with flocked(target, fcntl.LOCK_SH):  # not while another synth moves files
                 _recorded_files(target, outdir)
     except OSError as error:
         raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
@@ -155,7 +155,7 @@ def _locked(target: Path) -> Iterator[bool]:
     """
     while True:
         created = _make_dirs(target)
-        with _flocked(target, fcntl.LOCK_EX) as descriptor:
+        with flocked(target, fcntl.LOCK_EX) as descriptor:
             try:
                 still_there = os.path.samestat(os.fstat(descriptor), os.stat(target))
             except FileNotFoundError:
@@ -166,7 +166,8 @@ def _locked(target: Path) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def _flocked(folder: Path, operation: int) -> Iterator[int]:
+def flocked(folder: Path | str, operation: int) -> Iterator[int]:
+    """Hold flock(operation) on folder itself (no lock file to leave behind); yields its fd."""
     descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(descriptor, operation)
