@@ -16,14 +16,18 @@ import json
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cdk8s
-import cdk8s_plus_27 as kplus
 import jsii
 from constructs import Construct
 
 from flask_backend import validation as v
+
+if TYPE_CHECKING:
+    # Loaded only where a user's volumes are handled: whoever made them loaded it already, and
+    # a synth without volumes (main.py's) is spared loading its jsii assembly (~0.2 s).
+    import cdk8s_plus_27 as kplus
 
 # The contract with the app image (app/Dockerfile, app/gunicorn.conf.py); tests hold both equal.
 DEFAULT_PORT = 8000
@@ -731,6 +735,8 @@ def _volumes_json(volumes: Sequence[kplus.Volume]) -> list[dict[str, Any]]:
     a Volume writes itself only as part of a pod). A few round trips, only with volumes."""
     if not volumes:
         return []
+    import cdk8s_plus_27 as kplus
+
     scratch = cdk8s.Chart(cdk8s.App(), "volumes")
     pod = kplus.Pod(
         scratch, "pod", volumes=list(volumes), containers=[kplus.ContainerProps(image="scratch")]
@@ -759,6 +765,8 @@ def _env_from_sources(sources: Sequence[EnvFrom]) -> list[dict[str, Any]]:
 def _extra_volumes(volumes: Mapping[str, kplus.Volume]) -> dict[str, kplus.Volume]:
     """The user's volumes by normalised mount path, clear of the backend's own."""
     v.require_type("volumes", volumes, Mapping)
+    if volumes:
+        import cdk8s_plus_27 as kplus
     by_path: dict[str, kplus.Volume] = {}
     by_name: dict[str, kplus.Volume] = {}
     for path, volume in volumes.items():
