@@ -9,7 +9,7 @@ import os
 
 from backend_api.config import DEFAULTS, log_level, max_request_bytes
 from backend_api.logs import JsonFormatter
-from backend_api.serving import concurrency_from_env, env_int
+from backend_api.serving import concurrency_from_env, env_int, tune_garbage_collector
 
 # --- Listening ------------------------------------------------------------------------------
 # Every interface inside the pod's network namespace: the Service reaches the pod IP.
@@ -39,6 +39,14 @@ workers, threads = concurrency_from_env(os.environ)
 # Open connections per worker: kept-alive, slow or idle ones included. A slow client holds one
 # for at most `keepalive` seconds while it sends its request head.
 worker_connections = 1000
+
+
+# Once the app is loaded, in each worker: the garbage collector tuned for requests in flight
+# (serving.tune_garbage_collector). For every worker class, so the models BENCHMARKS.md
+# compares differ only in the model.
+def post_worker_init(worker):
+    tune_garbage_collector()
+
 
 # On SIGTERM, in-flight requests get this long to finish before their workers are killed.
 # The Kubernetes construct derives terminationGracePeriodSeconds from the same variable.
