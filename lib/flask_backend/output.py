@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -304,6 +305,11 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _stop_at(step: str) -> None:
-    """Tests only (STOP_AT): stop here, for the test to kill -9 the synth at this step."""
+    """Tests only (STOP_AT): stop here, for the test to kill -9 the synth at this step, or to
+    send it a signal and SIGCONT."""
     if os.environ.get(STOP_AT) == step:
         os.kill(os.getpid(), signal.SIGSTOP)
+        # A signal sent while stopped may wake jsii's stderr thread instead of this one; Python
+        # then runs the handler here only at its next check, which without a pause could come
+        # after the files moved (seen once under load). The pause lets it land at this step.
+        time.sleep(0.5)
