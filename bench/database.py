@@ -1,7 +1,7 @@
 """The database tier's speed: items API throughput against a real PostgreSQL, and the migration
 Job's wall time. Writes the "Database" section of BENCHMARKS.md (between its markers).
 
-    .venv/bin/python bench/database.py            full run (about 9 minutes)
+    .venv/bin/python bench/database.py            full run (about 25 minutes)
     .venv/bin/python bench/database.py --smoke --output F   tiny run for the tests
 
 Fair on a shared, noisy 2-core machine:
@@ -365,12 +365,12 @@ def migrations(server: PostgresServer, runs: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run (for the tests)")
-    parser.add_argument("--rounds", type=int, help="rounds of every cell (default 3; smoke 1)")
+    parser.add_argument("--rounds", type=int, help="rounds of every cell (default 6; smoke 1)")
     parser.add_argument("--seconds", type=float, help="load per cell (default 3; smoke 1)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     os.environ.pop("DB_POOL_SIZE", None)  # each configuration says its own
-    rounds = args.rounds or (1 if args.smoke else 3)
+    rounds = args.rounds or (1 if args.smoke else 6)
     seconds = args.seconds or (1.0 if args.smoke else 3.0)
     run: dict[str, object] = {"rounds": rounds, "seconds": seconds, "load_start": load_average()}
     log(f"load average at start: {run['load_start']}")
