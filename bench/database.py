@@ -9,15 +9,11 @@ Fair on a shared, noisy 2-core machine:
   CPU 0, and PostgreSQL on CPU 0 too (in a cluster it has a node of its own; here it must not
   take the server's core). Its CPU per cell is measured and printed: if it ever came near a
   whole core, the database, not the server, would be the bottleneck.
-- Interleaved and paired: every configuration serves at once (one shared, migrated database,
-  seeded with rows); each round runs every cell (create/list x concurrency) over all of them,
-  the shipped config measured before the first of the others and again after each one, the
-  order rotated each round. Each configuration is compared with the two measurements of the
-  shipped config that bracket it (seconds apart): the machine's speed drifts by 20-40% over
-  tens of seconds (another VM on the host), and a ratio taken across a drift would be the
-  drift. The verdicts use the medians of these paired ratios; the absolute columns are medians
-  over the rounds, their spread (min to max req/s) shows how noisy the machine was. The load
-  average is printed at start and end.
+- Interleaved: every configuration serves at once (one shared, migrated database, seeded with
+  rows); each round runs every cell (create/list x concurrency) over all of them, one after
+  the other, the order rotated each round. A burst of load from elsewhere then hits every
+  configuration alike instead of one. Each cell is the median of the rounds; the spread (min
+  to max req/s) shows how noisy the machine was. The load average is printed at start and end.
 - Warmed up: pools filled and code paths run before the first measured round.
 """
 
@@ -179,22 +175,6 @@ class Run:
     database_cpu: float  # share of a core PostgreSQL used
 
 
-@dataclass
-class Paired:
-    """A configuration's run and the shipped config's runs just before and after it."""
-
-    run: Run
-    before: Run
-    after: Run
-
-    def ratios(self) -> tuple[float, float]:
-        """(req/s, p99) of the run over the mean of the shipped runs around it."""
-        shipped = (self.before.measurement, self.after.measurement)
-        rps = statistics.fmean(m.rps for m in shipped)
-        p99 = statistics.fmean(m.p99_ms for m in shipped)
-        return self.run.measurement.rps / rps, self.run.measurement.p99_ms / p99
-
-
 @dataclass(frozen=True)
 class Cell:
     rps: float  # median over the rounds
@@ -205,13 +185,10 @@ class Cell:
     failures: int  # summed over the rounds
     server_cpu: float
     database_cpu: float
-    rps_vs_shipped: float  # median of the paired ratios (1 for the shipped config)
-    p99_vs_shipped: float
 
     @classmethod
-    def of(cls, runs: list[Run], pairs: list[Paired] | None) -> Cell:
+    def of(cls, runs: list[Run]) -> Cell:
         rps = [r.measurement.rps for r in runs]
-        ratios = [pair.ratios() for pair in pairs] if pairs else [(1.0, 1.0)]
         return cls(
             rps=statistics.median(rps),
             rps_min=min(rps),
@@ -221,8 +198,6 @@ class Cell:
             failures=sum(r.measurement.failures for r in runs),
             server_cpu=statistics.median(r.server_cpu for r in runs),
             database_cpu=statistics.median(r.database_cpu for r in runs),
-            rps_vs_shipped=statistics.median(rps for rps, _ in ratios),
-            p99_vs_shipped=statistics.median(p99 for _, p99 in ratios),
         )
 
 
@@ -232,56 +207,42 @@ Cells = dict[tuple[str, int], dict[str, Cell]]  # (endpoint, c) -> config label 
 def measure(
     database: PostgresServer, url: str, smoke: bool, rounds: int, seconds: float, work: Path
 ) -> tuple[Cells, float]:
-    """Every configuration serving at once; rounds of every cell over all of them, the shipped
-    config (the first) around each of the others. Returns the cells and the shipped worker's
-    peak resident memory (MiB)."""
+    """Every configuration serving at once; rounds of every cell over all of them. Returns the
+    cells and the shipped worker's peak resident memory (MiB)."""
     configs = specs(url, smoke)
     cells = [(name, c) for name in ENDPOINTS for c in CONCURRENCIES]
     runs: dict[tuple[str, int], dict[str, list[Run]]] = {cell: {} for cell in cells}
-    pairs: dict[tuple[str, int], dict[str, list[Paired]]] = {cell: {} for cell in cells}
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(load.gunicorn(spec, work)) for spec in configs]
-        shipped, others = servers[0], servers[1:]
         if not smoke:
             for server in servers:  # fill the pools, run every code path once
                 for method, path in ENDPOINTS.values():
                     wrk(server.port, method, path, 64, 1)
-
-        def run_once(server: load.Server, round_: int, name: str, c: int) -> Run:
-            settle(servers)
-            server_before = cpu_seconds(server.process.pid)
-            database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]
-            started = time.monotonic()
-            measured = wrk(server.port, *ENDPOINTS[name], c, seconds)
-            elapsed = time.monotonic() - started
-            run = Run(
-                measured,
-                (cpu_seconds(server.process.pid) - server_before) / elapsed,
-                (cpu_seconds(database.process.pid) - database_before) / elapsed,  # type: ignore[union-attr]
-            )
-            runs[name, c].setdefault(server.spec.label, []).append(run)
-            log(
-                f"round {round_ + 1}/{rounds} {name} c={c} {server.spec.label}: "
-                f"{measured.rps:.0f} req/s, p99 {measured.p99_ms:.0f} ms, "
-                f"{measured.failures} errors, load {load_average()}"
-            )
-            return run
-
         for round_ in range(rounds):
-            order = others[round_ % len(others) :] + others[: round_ % len(others)]
+            order = servers[round_ % len(servers) :] + servers[: round_ % len(servers)]
             for name, c in cells:
-                before = run_once(shipped, round_, name, c)
                 for server in order:
-                    run = run_once(server, round_, name, c)
-                    after = run_once(shipped, round_, name, c)
-                    pairs[name, c].setdefault(server.spec.label, []).append(
-                        Paired(run, before, after)
+                    settle(servers)
+                    server_before = cpu_seconds(server.process.pid)
+                    database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]
+                    started = time.monotonic()
+                    measured = wrk(server.port, *ENDPOINTS[name], c, seconds)
+                    elapsed = time.monotonic() - started
+                    run = Run(
+                        measured,
+                        (cpu_seconds(server.process.pid) - server_before) / elapsed,
+                        (cpu_seconds(database.process.pid) - database_before) / elapsed,  # type: ignore[union-attr]
                     )
-                    before = after
-        shipped_workers = load.children(shipped.process.pid)
+                    runs[name, c].setdefault(server.spec.label, []).append(run)
+                    log(
+                        f"round {round_ + 1}/{rounds} {name} c={c} {server.spec.label}: "
+                        f"{measured.rps:.0f} req/s, p99 {measured.p99_ms:.0f} ms, "
+                        f"{measured.failures} errors, load {load_average()}"
+                    )
+        shipped_workers = load.children(servers[0].process.pid)
         peak_mib = max(load.status_kib(pid, "VmHWM") for pid in shipped_workers) / 1024
     table = {
-        cell: {label: Cell.of(r, pairs[cell].get(label)) for label, r in by_label.items()}
+        cell: {label: Cell.of(r) for label, r in by_label.items()}
         for cell, by_label in runs.items()
     }
     return table, peak_mib
@@ -294,17 +255,12 @@ def pin_database(database: PostgresServer) -> None:
             subprocess.run(["taskset", "-a", "-p", "-c", DB_CPU, str(pid)], capture_output=True)
 
 
-def verdict(shipped_share: float, p99_vs_best: float, failures: int) -> bool:
-    return shipped_share >= THROUGHPUT_SHARE_MIN and p99_vs_best <= P99_RATIO_MAX and failures == 0
-
-
-def against_best(cells: dict[str, Cell]) -> tuple[str, float, float]:
-    """The best configuration by paired req/s, the shipped config's share of its req/s, and
-    the shipped p99 over the lowest p99 among configurations within 90% of the best req/s."""
-    best_label = max(cells, key=lambda label: cells[label].rps_vs_shipped)
-    best = cells[best_label].rps_vs_shipped  # in units of the shipped config's req/s
-    close = [cell.p99_vs_shipped for cell in cells.values() if cell.rps_vs_shipped >= 0.9 * best]
-    return best_label, 1 / best, 1 / min(close)
+def verdict(shipped: Cell, best_rps: float, best_p99: float) -> bool:
+    return (
+        shipped.rps >= THROUGHPUT_SHARE_MIN * best_rps
+        and shipped.p99_ms <= P99_RATIO_MAX * best_p99
+        and shipped.failures == 0
+    )
 
 
 def section(
@@ -328,43 +284,41 @@ def section(
         f"database seeded with {SEED_ROWS:,} rows. gunicorn pinned to CPU {load.SERVER_CPU} (the "
         f"default 1000m limit); wrk and PostgreSQL on CPU {DB_CPU}. Every configuration serves "
         f"at once and the cells are interleaved: {rounds} rounds, each running every cell over "
-        f"all configurations ({seconds:g} s each, order rotated per round), the shipped config "
-        "before the first and again after each of the others, after a warm-up. req/s and "
-        "latencies are medians over the rounds; *spread* is the lowest to highest req/s of the "
-        "rounds; *CPU* is the share of a core used by gunicorn / by PostgreSQL. *vs shipped* "
-        "is the median over the rounds of each run's ratio to the mean of the two shipped runs "
-        "around it, seconds apart (the machine's speed drifts more than the goal's 10% over "
-        "tens of seconds: unpaired ratios would compare moments, not configurations). "
+        f"all configurations ({seconds:g} s each, order rotated per round), after a warm-up. "
+        "req/s and latencies are medians over the rounds; *spread* is the lowest to highest "
+        "req/s of the rounds; *CPU* is the share of a core used by gunicorn / by PostgreSQL. "
         f"Load average (1, 5, 15 min): {run['load_start']} at start, {run['load_end']} at end "
         "(the machine has 2 cores).",
         "",
         "| config | endpoint | c | req/s | spread | p50 ms | p99 ms | errors | CPU server / db "
-        "| req/s vs shipped | p99 vs shipped |",
+        "| vs best req/s | p99 vs best |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     goals = []
     for (name, c), cells in table.items():
+        best = max(cell.rps for cell in cells.values())
+        best_p99 = min(cell.p99_ms for cell in cells.values() if cell.rps >= 0.9 * best)
         for label, cell in sorted(cells.items(), key=lambda item: item[0] != shipped_label):
             mark = " **(shipped)**" if label == shipped_label else ""
             lines.append(
                 f"| {label}{mark} | {name} | {c} | {cell.rps:.0f} | {cell.rps_min:.0f}-"
                 f"{cell.rps_max:.0f} | {cell.p50_ms:.1f} | {cell.p99_ms:.1f} | {cell.failures} | "
-                f"{cell.server_cpu:.0%} / {cell.database_cpu:.0%} | {cell.rps_vs_shipped:.2f}x | "
-                f"{cell.p99_vs_shipped:.2f}x |"
+                f"{cell.server_cpu:.0%} / {cell.database_cpu:.0%} | {cell.rps / best:.0%} | "
+                f"{cell.p99_ms / best_p99:.2f}x |"
             )
-        failures = cells[shipped_label].failures
-        best_label, share, p99_vs_best = against_best(cells)
+        shipped = cells[shipped_label]
+        best_label = max(cells, key=lambda label: cells[label].rps)
         goals.append(
-            f"| {name} c={c} | {share:.0%} of best req/s ({best_label}), p99 "
-            f"{p99_vs_best:.2f}x, {failures} errors | "
+            f"| {name} c={c} | {shipped.rps / best:.0%} of best req/s ({best_label}), p99 "
+            f"{shipped.p99_ms / best_p99:.2f}x, {shipped.failures} errors | "
             f">= {THROUGHPUT_SHARE_MIN:.0%}, <= {P99_RATIO_MAX}x, 0 | "
-            + ("met" if verdict(share, p99_vs_best, failures) else "**not met**")
+            + ("met" if verdict(shipped, best, best_p99) else "**not met**")
             + " |"
         )
     lines += [
         "",
-        "The shipped config against the best of the sweep, from the paired ratios (p99 compared "
-        "with the lowest p99 among configs within 90% of the best req/s):",
+        "The shipped config against the best of the sweep (p99 compared with the lowest p99 "
+        "among configs within 90% of the best req/s):",
         "",
         "| cell | shipped | goal | verdict |",
         "|---|---|---|---|",
@@ -411,12 +365,12 @@ def migrations(server: PostgresServer, runs: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, fast run (for the tests)")
-    parser.add_argument("--rounds", type=int, help="rounds of every cell (default 4; smoke 1)")
+    parser.add_argument("--rounds", type=int, help="rounds of every cell (default 6; smoke 1)")
     parser.add_argument("--seconds", type=float, help="load per cell (default 3; smoke 1)")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     os.environ.pop("DB_POOL_SIZE", None)  # each configuration says its own
-    rounds = args.rounds or (1 if args.smoke else 4)
+    rounds = args.rounds or (1 if args.smoke else 6)
     seconds = args.seconds or (1.0 if args.smoke else 3.0)
     run: dict[str, object] = {"rounds": rounds, "seconds": seconds, "load_start": load_average()}
     log(f"load average at start: {run['load_start']}")
