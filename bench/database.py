@@ -246,11 +246,32 @@ def measure(
                     )
         shipped_workers = load.children(servers[0].process.pid)
         peak_mib = max(load.status_kib(pid, "VmHWM") for pid in shipped_workers) / 1024
-    table = {
-        cell: {label: Cell.of(r) for label, r in by_label.items()}
-        for cell, by_label in runs.items()
-    }
+    shipped_label = configs[0].label
+    table: Cells = {}
+    for (name, c), by_label in runs.items():
+        # A configuration that serves exactly as the shipped one at this concurrency is more
+        # samples of it, not an alternative: its runs join the shipped config's.
+        same = twins(c, smoke)
+        pooled = [run for label in (shipped_label, *same) for run in by_label[label]]
+        table[name, c] = {shipped_label: Cell.of(pooled)} | {
+            label: Cell.of(r) for label, r in by_label.items() if label not in same
+        }
     return table, peak_mib
+
+
+def twins(c: int, smoke: bool) -> list[str]:
+    """The sweep's configurations that serve exactly as the shipped one does with c clients:
+    our worker, as many workers, and at least c slots and connections per worker in both, so
+    no request ever waits for a slot and at most c connections open (the pool opens them on
+    demand). They differ only in limits these c clients never reach."""
+    workers, threads = concurrency(1000)
+    if threads < c:
+        return []
+    return [
+        load.swept(w, t, kind).label
+        for kind, w, t, pool in (SMOKE_SWEEP if smoke else SWEEP)
+        if kind == "ours" and w == workers and min(t, pool) >= c and t != threads
+    ]
 
 
 def pin_database(database: PostgresServer) -> None:
@@ -292,7 +313,14 @@ def section(
         f"all configurations ({seconds:g} s each, order rotated per round), after a warm-up. "
         "req/s and latencies are medians over the rounds; *spread* is the lowest to highest "
         "req/s of the rounds; *CPU* is the share of a core used by gunicorn / by PostgreSQL. "
-        f"Load average (1, 5, 15 min): {run['load_start']} at start, {run['load_end']} at end "
+        + "".join(
+            f"At c={c}, {' and '.join(twins(c, smoke))} serve exactly as the shipped config "
+            "does (no request waits for a slot, the pool opens connections on demand): their "
+            "runs are pooled with the shipped config's instead of being compared with it. "
+            for c in CONCURRENCIES
+            if twins(c, smoke)
+        )
+        + f"Load average (1, 5, 15 min): {run['load_start']} at start, {run['load_end']} at end "
         "(the machine has 2 cores).",
         "",
         "| config | endpoint | c | req/s | spread | p50 ms | p99 ms | errors | CPU server / db "
@@ -313,8 +341,11 @@ def section(
             )
         shipped = cells[shipped_label]
         best_label = max(cells, key=lambda label: cells[label].rps)
+        same = twins(c, smoke)
+        pooled = f" (its runs pooled with {', '.join(same)}: the same server at c={c})"
         goals.append(
-            f"| {name} c={c} | {shipped.rps / best:.0%} of best req/s ({best_label}), p99 "
+            f"| {name} c={c}{pooled if same else ''} | {shipped.rps / best:.0%} of best req/s "
+            f"({best_label}), p99 "
             f"{shipped.p99_ms / best_p99:.2f}x, {shipped.failures} errors | "
             f">= {THROUGHPUT_SHARE_MIN:.0%}, <= {P99_RATIO_MAX}x, 0 | "
             + ("met" if verdict(shipped, best, best_p99) else "**not met**")
