@@ -254,7 +254,9 @@ def measure(
         same = twins(c, smoke)
         pooled = [run for label in (shipped_label, *same) for run in by_label[label]]
         table[name, c] = {shipped_label: Cell.of(pooled)} | {
-            label: Cell.of(r) for label, r in by_label.items() if label not in same
+            label: Cell.of(r)
+            for label, r in by_label.items()
+            if label != shipped_label and label not in same
         }
     return table, peak_mib
 
