@@ -97,7 +97,7 @@ def tune_garbage_collector() -> None:
     CPython starts a young collection after 700 net allocations of tracked objects. The
     objects of requests in flight count until they end, so 16 requests waiting on the database
     crossed it every few requests: each young collection promoted objects that were merely
-    waiting, and about every 1,000 requests a full collection walked the whole heap (90,000
+    waiting, and about every 600 requests a full collection walked the whole heap (88,000
     objects, most of them the modules and the app: 30-65 ms on one core, measured) while every
     request in flight stood still, the p99 of the items API. Now:
     - what exists once the app is loaded is collected once and frozen: no later collection
