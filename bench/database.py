@@ -156,10 +156,9 @@ def seed(url: str, rows: int) -> None:
 def specs(url: str, smoke: bool) -> list[load.ServerSpec]:
     """The shipped config first (the image's command, the construct's default env), then the
     sweep without its copy of the shipped config."""
-    workers, threads = concurrency(1000)
     configs = [load.shipped(1000)]
     for kind, w, t, pool in SMOKE_SWEEP if smoke else SWEEP:
-        if (kind, w, t, pool) == ("ours", workers, threads, threads):
+        if (kind, w, t, pool) == shipped_in_sweep():
             continue  # the shipped config
         spec = load.swept(w, t, kind)
         env = {**spec.env, "DB_POOL_SIZE": str(pool)}  # beyond 32 only when said
@@ -266,14 +265,21 @@ def twins(c: int, smoke: bool) -> list[str]:
     our worker, as many workers, and at least c slots and connections per worker in both, so
     no request ever waits for a slot and at most c connections open (the pool opens them on
     demand). They differ only in limits these c clients never reach."""
-    workers, threads = concurrency(1000)
+    _, workers, threads, _ = shipped = shipped_in_sweep()
     if threads < c:
         return []
     return [
         load.swept(w, t, kind).label
         for kind, w, t, pool in (SMOKE_SWEEP if smoke else SWEEP)
-        if kind == "ours" and w == workers and min(t, pool) >= c and t != threads
+        if kind == "ours" and w == workers and min(t, pool) >= c and (kind, w, t, pool) != shipped
     ]
+
+
+def shipped_in_sweep() -> tuple[str, int, int, int]:
+    """The shipped config as a sweep entry: our worker, the default 1000m limit's workers and
+    requests per worker, a connection per request."""
+    workers, threads = concurrency(1000)
+    return ("ours", workers, threads, threads)
 
 
 def pin_database(database: PostgresServer) -> None:
