@@ -28,10 +28,10 @@ bind = f"0.0.0.0:{env_int(os.environ, 'PORT', 8000)}"
 # - gunicorn's own gevent worker survives, but serves a fast client again and again while
 #   others wait (p99 6x ours, slowest probe 0.8 s), which worker.py fixes.
 # gevent also suits an I/O-bound API: while a request waits on the database (psycopg 3 waits
-# cooperatively under gevent) the worker serves others: a 20 ms wait at c=64 ran 6x the
-# req/s of 1 gthread x 4. backend_api/worker.py adds what gunicorn's gevent worker lacks: a cap
-# on requests in the app, bodies read before a request takes a slot, fairness, a quick stop,
-# JSON error pages and recycling by memory.
+# cooperatively under gevent) the worker serves others: a 20 ms wait at c=64 ran 2x the
+# req/s of 1 gthread x 4 with 8 requests at once, 4x with 16. backend_api/worker.py adds what
+# gunicorn's gevent worker lacks: a cap on requests in the app, bodies read before a request
+# takes a slot, fairness, a quick stop, JSON error pages and recycling by memory.
 worker_class = "backend_api.worker.Worker"
 # `threads`: requests one worker runs in the app at once (the others wait for a slot; the
 # probes do not). The database pool is sized from it (serving.concurrency_from_env).

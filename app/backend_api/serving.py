@@ -17,15 +17,18 @@ Why this formula (gevent workers, backend_api/worker.py):
   under gevent: SQLAlchemy's pool queue is not first come, first served (a connection freed
   goes to whoever asks next, not to the longest waiter), and 32 requests sharing 8
   connections had a p99 of 2.3 s at c=64; the worker's own queue is in arrival order.
-- 16 by default: measured on one core against the items API and a real PostgreSQL
-  (BENCHMARKS.md, database), 16 was the best of our worker's 8, 16, 32 and 64: with fewer,
-  clients queue for a slot (p99 1.7x at c=16 with 8); with more, each request shares the core
-  with more others. Connections are PostgreSQL's scarce resource (max_connections is 100 by
-  default) and pods multiply them: a one-core pod opens 16 + 1 for readiness, so 5 pods fit
-  the default, and the construct's default 2 pods (3 in a rollout) open 51. More pods need
-  DB_POOL_SIZE (below) or a larger max_connections (or PgBouncer). An API whose requests wait
-  long on I/O (a 20 ms query: at most 16 / 20 ms = 800 req/s per worker) raises
-  GUNICORN_THREADS, and max_connections with it.
+- 8 by default: measured on one core against the items API and a real PostgreSQL, once the
+  garbage collector was tuned (below), 8 against 16 over 17-21 interleaved runs of 6-10 s
+  each: at c=16 the p99 of create was 45 ms against 57 (list: 45 against 52) at the same
+  req/s, and at c=64 both served alike. With 16 at once every request shares the core with
+  15 others and the slowest finish later; with 8 the other 8 wait in arrival order, as in a
+  thread-per-request server (2 gthread x 8: 47 ms). Connections are
+  PostgreSQL's scarce resource (max_connections is 100 by default) and pods multiply them:
+  a one-core pod opens 8 + 1 for readiness, so 10 pods fit the default, and the construct's
+  default 2 pods (3 in a rollout) open 27. More pods need DB_POOL_SIZE (below) or a larger
+  max_connections (or PgBouncer). The price is paid by an API whose requests wait long on
+  I/O: 8 requests waiting 20 ms serve at most 8 / 20 ms = 400 req/s per worker (measured:
+  362; 16 served 730): such an API raises GUNICORN_THREADS, and max_connections with it.
 - DB_POOL_SIZE caps the connections per worker, for a database that allows fewer: threads
   never exceed it, so the requests beyond wait in the worker's queue, in order, and none
   fails for want of a connection.
@@ -38,7 +41,7 @@ from typing import Final, NamedTuple
 
 # The CPU limit assumed when the pod does not pass one, as a 1-core container.
 DEFAULT_CPU_LIMIT_MILLICORES: Final = 1000
-THREADS_PER_WORKER: Final = 16
+THREADS_PER_WORKER: Final = 8
 # Connections per worker when only GUNICORN_THREADS is raised: a worker model serving hundreds
 # of requests at once (GUNICORN_THREADS=500) still opens at most this many.
 POOL_SIZE_MAX: Final = 32
@@ -96,10 +99,10 @@ def tune_garbage_collector() -> None:
 
     CPython starts a young collection after 700 net allocations of tracked objects. The
     objects of requests in flight count until they end, so 16 requests waiting on the database
-    crossed it every few requests: each young collection promoted objects that were merely
-    waiting, and about every 600 requests a full collection walked the whole heap (88,000
-    objects, most of them the modules and the app: 30-65 ms on one core, measured) while every
-    request in flight stood still, the p99 of the items API. Now:
+    (the default then) crossed it every few requests: each young collection promoted objects
+    that were merely waiting, and about every 600 requests a full collection walked the whole
+    heap (88,000 objects, most of them the modules and the app: 30-65 ms on one core,
+    measured) while every request in flight stood still, the p99 of the items API. Now:
     - what exists once the app is loaded is collected once and frozen: no later collection
       walks it again (a full one then walks only what came after, a few thousand objects);
     - young collections start at GC_YOUNG_THRESHOLD net allocations, more than the requests a

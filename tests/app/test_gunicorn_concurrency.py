@@ -11,10 +11,10 @@ from backend_api.serving import Concurrency, concurrency, concurrency_from_env
     ("millicores", "workers"),
     [(100, 1), (500, 1), (1000, 1), (1001, 2), (1500, 2), (2000, 2), (4000, 4)],
 )
-def test_one_worker_per_started_core_each_running_16_requests_at_once(
+def test_one_worker_per_started_core_each_running_8_requests_at_once(
     millicores: int, workers: int
 ) -> None:
-    assert concurrency(millicores) == Concurrency(workers=workers, threads=16)
+    assert concurrency(millicores) == Concurrency(workers=workers, threads=8)
 
 
 @given(st.integers(min_value=1, max_value=256_000))
@@ -32,21 +32,21 @@ def test_zero_millicores_is_rejected() -> None:
 
 
 def test_unset_cpu_limit_behaves_as_one_core() -> None:
-    assert concurrency_from_env({}) == Concurrency(workers=1, threads=16)
+    assert concurrency_from_env({}) == Concurrency(workers=1, threads=8)
 
 
 def test_cpu_limit_from_the_downward_api_sets_the_workers() -> None:
-    assert concurrency_from_env({"CPU_LIMIT_MILLICORES": "3000"}) == Concurrency(3, 16)
+    assert concurrency_from_env({"CPU_LIMIT_MILLICORES": "3000"}) == Concurrency(3, 8)
 
 
 def test_web_concurrency_and_gunicorn_threads_override_the_formula() -> None:
-    environ = {"CPU_LIMIT_MILLICORES": "3000", "WEB_CONCURRENCY": "5", "GUNICORN_THREADS": "8"}
-    assert concurrency_from_env(environ) == Concurrency(workers=5, threads=8)
+    environ = {"CPU_LIMIT_MILLICORES": "3000", "WEB_CONCURRENCY": "5", "GUNICORN_THREADS": "12"}
+    assert concurrency_from_env(environ) == Concurrency(workers=5, threads=12)
 
 
 def test_empty_values_count_as_unset() -> None:
     environ = {"CPU_LIMIT_MILLICORES": "", "WEB_CONCURRENCY": " ", "GUNICORN_THREADS": ""}
-    assert concurrency_from_env(environ | {"DB_POOL_SIZE": ""}) == Concurrency(1, 16)
+    assert concurrency_from_env(environ | {"DB_POOL_SIZE": ""}) == Concurrency(1, 8)
 
 
 def test_a_worker_runs_no_more_requests_at_once_than_its_database_connections() -> None:
@@ -55,7 +55,7 @@ def test_a_worker_runs_no_more_requests_at_once_than_its_database_connections() 
     environ = {"GUNICORN_THREADS": "32", "DB_POOL_SIZE": "4"}
     assert concurrency_from_env(environ) == Concurrency(workers=1, threads=4)
     # ...and a pool larger than the requests at once would never be used
-    assert concurrency_from_env({"DB_POOL_SIZE": "50"}) == Concurrency(workers=1, threads=16)
+    assert concurrency_from_env({"DB_POOL_SIZE": "50"}) == Concurrency(workers=1, threads=8)
 
 
 def test_hundreds_of_requests_at_once_need_as_many_connections_said_explicitly() -> None:

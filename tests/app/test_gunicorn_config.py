@@ -42,13 +42,13 @@ def test_graceful_timeout_follows_the_pod(monkeypatch: pytest.MonkeyPatch) -> No
 def test_event_loop_workers_follow_the_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a 2.5-core limit from the Downward API
     monkeypatch.setenv("CPU_LIMIT_MILLICORES", "2500")
-    # When the config is read, then it runs 3 of our gevent workers, each running 16 requests
+    # When the config is read, then it runs 3 of our gevent workers, each running 8 requests
     # at once and holding many more connections (slow and idle clients included)
     config = settings()
     assert (config["worker_class"], config["workers"], config["threads"]) == (
         "backend_api.worker.Worker",
         3,
-        16,
+        8,
     )
     assert config["worker_connections"] > 4 * config["threads"]
 
