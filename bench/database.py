@@ -1,7 +1,7 @@
 """The database tier's speed: items API throughput against a real PostgreSQL, and the migration
 Job's wall time. Writes the "Database" section of BENCHMARKS.md (between its markers).
 
-    .venv/bin/python bench/database.py            full run (about 20 minutes)
+    .venv/bin/python bench/database.py            full run (about 30 minutes)
     .venv/bin/python bench/database.py --smoke --output F   tiny run for the tests
 
 Fair on a shared, noisy 2-core machine:
@@ -15,6 +15,12 @@ Fair on a shared, noisy 2-core machine:
   configuration alike instead of one. Each cell is the median of the rounds; the spread (min
   to max req/s) shows how noisy the machine was. The load average is printed at start and end.
 - Warmed up: pools filled and code paths run before the first measured round.
+- Screened, then re-measured. The verdict compares the shipped config with the best of 12
+  others, and the best of 12 noisy measurements is a lucky one: in one run the identical
+  servers 1 ours x 16, x 32 and x 64 (at c=16 each runs all 16 requests at once) served
+  list at 410, 524 and 614 req/s. So the sweep only picks the finalists of each cell (the
+  best req/s, and the lowest p99 within 90% of it); they and the shipped config are then
+  measured again, head to head, over more rounds, and the goal is judged on those runs.
 - Rounds, not long cells. The machine's own speed wanders: a fixed pure-Python loop on an
   idle CPU 1 ran 8.4 to 11.8 million iterations/s in consecutive 3 s windows, and one server
   alone, create c=16, served 406 to 695 req/s over consecutive 10 s runs (the same number of
@@ -65,6 +71,7 @@ SWEEP = (
 SMOKE_SWEEP = (("gthread", 1, 8, 8),)
 SEED_ROWS = 1000  # list pages through a table that is not empty from its first request
 THROUGHPUT_SHARE_MIN, P99_RATIO_MAX = 0.90, 1.25
+FINAL_ROUNDS = 5  # rounds of the head-to-head re-measure (smoke: 1)
 # Every configuration keeps its pool open at once: far more than PostgreSQL's default 100.
 MAX_CONNECTIONS = 800
 DB_CPU = load.CLIENT_CPU
@@ -207,58 +214,109 @@ class Cell:
 
 
 Cells = dict[tuple[str, int], dict[str, Cell]]  # (endpoint, c) -> config label -> cell
+Runs = dict[tuple[str, int], dict[str, list[Run]]]  # (endpoint, c) -> config label -> runs
 
 
 def measure(
     database: PostgresServer, url: str, smoke: bool, rounds: int, seconds: float, work: Path
-) -> tuple[Cells, float]:
-    """Every configuration serving at once; rounds of every cell over all of them. Returns the
-    cells and the shipped worker's peak resident memory (MiB)."""
+) -> tuple[Cells, Cells, float]:
+    """Every configuration serving at once: rounds of every cell over all of them (the sweep),
+    then rounds of each cell over its finalists and the shipped config (the final). Returns
+    both tables and the shipped worker's peak resident memory (MiB)."""
     configs = specs(url, smoke)
+    shipped_label = configs[0].label
     cells = [(name, c) for name in ENDPOINTS for c in CONCURRENCIES]
-    runs: dict[tuple[str, int], dict[str, list[Run]]] = {cell: {} for cell in cells}
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(load.gunicorn(spec, work)) for spec in configs]
         if not smoke:
             for server in servers:  # fill the pools, run every code path once
                 for method, path in ENDPOINTS.values():
                     wrk(server.port, method, path, 64, 1)
-        for round_ in range(rounds):
-            order = servers[round_ % len(servers) :] + servers[: round_ % len(servers)]
-            for name, c in cells:
-                for server in order:
-                    settle(servers)
-                    server_before = cpu_seconds(server.process.pid)
-                    database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]
-                    started = time.monotonic()
-                    measured = wrk(server.port, *ENDPOINTS[name], c, seconds)
-                    elapsed = time.monotonic() - started
-                    run = Run(
-                        measured,
-                        (cpu_seconds(server.process.pid) - server_before) / elapsed,
-                        (cpu_seconds(database.process.pid) - database_before) / elapsed,  # type: ignore[union-attr]
-                    )
-                    runs[name, c].setdefault(server.spec.label, []).append(run)
-                    log(
-                        f"round {round_ + 1}/{rounds} {name} c={c} {server.spec.label}: "
-                        f"{measured.rps:.0f} req/s, p99 {measured.p99_ms:.0f} ms, "
-                        f"{measured.failures} errors, load {load_average()}"
-                    )
+        sweep = pooled(
+            run_rounds(database, servers, {cell: servers for cell in cells}, rounds, seconds),
+            shipped_label,
+            smoke,
+        )
+        entrants = {}
+        for cell in cells:
+            chosen = {shipped_label, *finalists(sweep[cell], shipped_label)}
+            entrants[cell] = [server for server in servers if server.spec.label in chosen]
+        final_runs = run_rounds(
+            database, servers, entrants, 1 if smoke else FINAL_ROUNDS, seconds, "final "
+        )
+        final = {
+            cell: {label: Cell.of(runs) for label, runs in by_label.items()}
+            for cell, by_label in final_runs.items()
+        }
         shipped_workers = load.children(servers[0].process.pid)
         peak_mib = max(load.status_kib(pid, "VmHWM") for pid in shipped_workers) / 1024
-    shipped_label = configs[0].label
+    return sweep, final, peak_mib
+
+
+def run_rounds(
+    database: PostgresServer,
+    servers: list[load.Server],
+    entrants: dict[tuple[str, int], list[load.Server]],
+    rounds: int,
+    seconds: float,
+    stage: str = "",
+) -> Runs:
+    """Each round runs every cell over its entrants, one after the other, the order rotated
+    per round."""
+    runs: Runs = {cell: {} for cell in entrants}
+    for round_ in range(rounds):
+        for (name, c), entered in entrants.items():
+            turn = round_ % len(entered)
+            for server in entered[turn:] + entered[:turn]:
+                settle(servers)
+                server_before = cpu_seconds(server.process.pid)
+                database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]
+                started = time.monotonic()
+                measured = wrk(server.port, *ENDPOINTS[name], c, seconds)
+                elapsed = time.monotonic() - started
+                run = Run(
+                    measured,
+                    (cpu_seconds(server.process.pid) - server_before) / elapsed,
+                    (cpu_seconds(database.process.pid) - database_before) / elapsed,  # type: ignore[union-attr]
+                )
+                runs[name, c].setdefault(server.spec.label, []).append(run)
+                log(
+                    f"{stage}round {round_ + 1}/{rounds} {name} c={c} {server.spec.label}: "
+                    f"{measured.rps:.0f} req/s, p99 {measured.p99_ms:.0f} ms, "
+                    f"{measured.failures} errors, load {load_average()}"
+                )
+    return runs
+
+
+def pooled(runs: Runs, shipped_label: str, smoke: bool) -> Cells:
+    """A cell per configuration. A configuration that serves exactly as the shipped one at
+    this concurrency is more samples of it, not an alternative: its runs join the shipped
+    config's."""
     table: Cells = {}
     for (name, c), by_label in runs.items():
-        # A configuration that serves exactly as the shipped one at this concurrency is more
-        # samples of it, not an alternative: its runs join the shipped config's.
         same = twins(c, smoke)
-        pooled = [run for label in (shipped_label, *same) for run in by_label[label]]
-        table[name, c] = {shipped_label: Cell.of(pooled)} | {
+        shipped = [run for label in (shipped_label, *same) for run in by_label[label]]
+        table[name, c] = {shipped_label: Cell.of(shipped)} | {
             label: Cell.of(r)
             for label, r in by_label.items()
             if label != shipped_label and label not in same
         }
-    return table, peak_mib
+    return table
+
+
+def best(cells: dict[str, Cell]) -> tuple[str, str]:
+    """The configuration with the most req/s, and the one with the lowest p99 among those
+    within THROUGHPUT_SHARE_MIN of it (a server that is fast only because it serves less is no
+    reference)."""
+    most = max(cells, key=lambda label: cells[label].rps)
+    floor = THROUGHPUT_SHARE_MIN * cells[most].rps
+    within_floor = [label for label in cells if cells[label].rps >= floor]
+    return most, min(within_floor, key=lambda label: cells[label].p99_ms)
+
+
+def finalists(cells: dict[str, Cell], shipped_label: str) -> set[str]:
+    """The sweep's strongest alternatives to the shipped config in a cell."""
+    return set(best({label: cell for label, cell in cells.items() if label != shipped_label}))
 
 
 def twins(c: int, smoke: bool) -> list[str]:
@@ -290,23 +348,22 @@ def pin_database(database: PostgresServer) -> None:
             subprocess.run(["taskset", "-a", "-p", "-c", DB_CPU, str(pid)], capture_output=True)
 
 
-def verdict(shipped: Cell, best_rps: float, best_p99: float) -> bool:
-    return (
-        shipped.rps >= THROUGHPUT_SHARE_MIN * best_rps
-        and shipped.p99_ms <= P99_RATIO_MAX * best_p99
-        and shipped.failures == 0
-    )
-
-
 def section(
     shipped_label: str,
-    table: Cells,
+    sweep: Cells,
+    final: Cells,
     migration: dict[str, float],
     run: dict[str, object],
     smoke: bool,
 ) -> list[str]:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rounds, seconds = run["rounds"], run["seconds"]
+    rounds, seconds, final_rounds = run["rounds"], run["seconds"], run["final_rounds"]
+    others = len(next(iter(sweep.values()))) - 1  # the configurations besides the shipped one
+    header = [
+        "| config | endpoint | c | req/s | spread | p50 ms | p99 ms | errors | CPU server / db "
+        "| vs best req/s | p99 vs best |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     lines = [
         START,
         "## Database: items API and migrations",
@@ -321,7 +378,8 @@ def section(
         f"at once and the cells are interleaved: {rounds} rounds, each running every cell over "
         f"all configurations ({seconds:g} s each, order rotated per round), after a warm-up. "
         "req/s and latencies are medians over the rounds; *spread* is the lowest to highest "
-        "req/s of the rounds; *CPU* is the share of a core used by gunicorn / by PostgreSQL. "
+        "req/s of the rounds; *CPU* is the share of a core used by gunicorn / by PostgreSQL; "
+        "*best* is the most req/s, and for p99 the lowest among configs within 90% of it. "
         + "".join(
             f"At c={c}, {' and '.join(twins(c, smoke))} serve exactly as the shipped config "
             "does (no request waits for a slot, the pool opens connections on demand): their "
@@ -332,42 +390,37 @@ def section(
         + f"Load average (1, 5, 15 min): {run['load_start']} at start, {run['load_end']} at end "
         "(the machine has 2 cores).",
         "",
-        "| config | endpoint | c | req/s | spread | p50 ms | p99 ms | errors | CPU server / db "
-        "| vs best req/s | p99 vs best |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    goals = []
-    for (name, c), cells in table.items():
-        best = max(cell.rps for cell in cells.values())
-        best_p99 = min(cell.p99_ms for cell in cells.values() if cell.rps >= 0.9 * best)
-        for label, cell in sorted(cells.items(), key=lambda item: item[0] != shipped_label):
-            mark = " **(shipped)**" if label == shipped_label else ""
-            lines.append(
-                f"| {label}{mark} | {name} | {c} | {cell.rps:.0f} | {cell.rps_min:.0f}-"
-                f"{cell.rps_max:.0f} | {cell.p50_ms:.1f} | {cell.p99_ms:.1f} | {cell.failures} | "
-                f"{cell.server_cpu:.0%} / {cell.database_cpu:.0%} | {cell.rps / best:.0%} | "
-                f"{cell.p99_ms / best_p99:.2f}x |"
-            )
-        shipped = cells[shipped_label]
-        best_label = max(cells, key=lambda label: cells[label].rps)
-        same = twins(c, smoke)
-        pooled = f" (its runs pooled with {', '.join(same)}: the same server at c={c})"
-        goals.append(
-            f"| {name} c={c}{pooled if same else ''} | {shipped.rps / best:.0%} of best req/s "
-            f"({best_label}), p99 "
-            f"{shipped.p99_ms / best_p99:.2f}x, {shipped.failures} errors | "
-            f">= {THROUGHPUT_SHARE_MIN:.0%}, <= {P99_RATIO_MAX}x, 0 | "
-            + ("met" if verdict(shipped, best, best_p99) else "**not met**")
-            + " |"
-        )
-    lines += [
+        "### The sweep",
         "",
-        "The shipped config against the best of the sweep (p99 compared with the lowest p99 "
-        "among configs within 90% of the best req/s):",
+        *header,
+        *table_rows(sweep, shipped_label),
+        "",
+        "### The final: the shipped config against each cell's finalists",
+        "",
+        f"The best of {others} noisy measurements is a lucky one, so the sweep only picks each "
+        "cell's finalists (its most req/s, and its lowest p99 within 90% of that, the shipped "
+        f"config aside); they and the shipped config are measured again, {final_rounds} rounds of "
+        f"{seconds:g} s, interleaved, and the goal is judged on these runs.",
+        "",
+        *header,
+        *table_rows(final, shipped_label),
         "",
         "| cell | shipped | goal | verdict |",
         "|---|---|---|---|",
-        *goals,
+    ]
+    for (name, c), cells in final.items():
+        shipped = cells[shipped_label]
+        most, fastest = best(cells)
+        share, p99_ratio = shipped.rps / cells[most].rps, shipped.p99_ms / cells[fastest].p99_ms
+        met = share >= THROUGHPUT_SHARE_MIN and p99_ratio <= P99_RATIO_MAX and shipped.failures == 0
+        lines.append(
+            f"| {name} c={c} | {share:.0%} of best req/s ({most}), p99 {p99_ratio:.2f}x "
+            f"({fastest}), {shipped.failures} errors | "
+            f">= {THROUGHPUT_SHARE_MIN:.0%}, <= {P99_RATIO_MAX}x, 0 | "
+            + ("met" if met else "**not met**")
+            + " |"
+        )
+    lines += [
         "",
         f"The shipped worker's peak resident memory over the run: {run['peak_mib']:.0f} MiB "
         "(it restarts itself past 102 MiB, its share of the default 256 MiB limit).",
@@ -384,6 +437,21 @@ def section(
         END,
     ]
     return lines
+
+
+def table_rows(table: Cells, shipped_label: str) -> list[str]:
+    rows = []
+    for (name, c), cells in table.items():
+        most, fastest = best(cells)
+        for label, cell in sorted(cells.items(), key=lambda item: item[0] != shipped_label):
+            mark = " **(shipped)**" if label == shipped_label else ""
+            rows.append(
+                f"| {label}{mark} | {name} | {c} | {cell.rps:.0f} | {cell.rps_min:.0f}-"
+                f"{cell.rps_max:.0f} | {cell.p50_ms:.1f} | {cell.p99_ms:.1f} | {cell.failures} | "
+                f"{cell.server_cpu:.0%} / {cell.database_cpu:.0%} | "
+                f"{cell.rps / cells[most].rps:.0%} | {cell.p99_ms / cells[fastest].p99_ms:.2f}x |"
+            )
+    return rows
 
 
 def server_version() -> str:
@@ -417,7 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("DB_POOL_SIZE", None)  # each configuration says its own
     rounds = args.rounds or (1 if args.smoke else 3)
     seconds = args.seconds or (1.0 if args.smoke else 6.0)
-    run: dict[str, object] = {"rounds": rounds, "seconds": seconds, "load_start": load_average()}
+    run: dict[str, object] = {
+        "rounds": rounds,
+        "seconds": seconds,
+        "final_rounds": 1 if args.smoke else FINAL_ROUNDS,
+        "load_start": load_average(),
+    }
     log(f"load average at start: {run['load_start']}")
     work = Path(tempfile.mkdtemp(prefix="bench-database-"))
     server = start_server({"max_connections": str(MAX_CONNECTIONS)})  # durable defaults
@@ -426,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         url = server.create_database("bench")
         migrate(url)
         seed(url, SEED_ROWS)
-        table, run["peak_mib"] = measure(server, url, args.smoke, rounds, seconds, work)
+        sweep, final, run["peak_mib"] = measure(server, url, args.smoke, rounds, seconds, work)
         run["load_end"] = load_average()
         migration = migrations(server, 1 if args.smoke else 5)
     finally:
@@ -436,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"load average at end: {run['load_end']}")
     shipped_label = load.shipped(1000).label
     sections.write(
-        args.output, "database", section(shipped_label, table, migration, run, args.smoke)
+        args.output, "database", section(shipped_label, sweep, final, migration, run, args.smoke)
     )
     log(f"wrote {args.output}")
     return 0
