@@ -219,10 +219,10 @@ Runs = dict[tuple[str, int], dict[str, list[Run]]]  # (endpoint, c) -> config la
 
 def measure(
     database: PostgresServer, url: str, smoke: bool, rounds: int, seconds: float, work: Path
-) -> tuple[Cells, Cells, float]:
+) -> tuple[Cells, Runs, float]:
     """Every configuration serving at once: rounds of every cell over all of them (the sweep),
     then rounds of each cell over its finalists and the shipped config (the final). Returns
-    both tables and the shipped worker's peak resident memory (MiB)."""
+    the sweep's table, the final's runs and the shipped worker's peak resident memory (MiB)."""
     configs = specs(url, smoke)
     shipped_label = configs[0].label
     cells = [(name, c) for name in ENDPOINTS for c in CONCURRENCIES]
@@ -241,13 +241,9 @@ def measure(
         for cell in cells:
             chosen = {shipped_label, *finalists(sweep[cell], shipped_label)}
             entrants[cell] = [server for server in servers if server.spec.label in chosen]
-        final_runs = run_rounds(
+        final = run_rounds(
             database, servers, entrants, 1 if smoke else FINAL_ROUNDS, seconds, "final "
         )
-        final = {
-            cell: {label: Cell.of(runs) for label, runs in by_label.items()}
-            for cell, by_label in final_runs.items()
-        }
         shipped_workers = load.children(servers[0].process.pid)
         peak_mib = max(load.status_kib(pid, "VmHWM") for pid in shipped_workers) / 1024
     return sweep, final, peak_mib
@@ -314,6 +310,16 @@ def best(cells: dict[str, Cell]) -> tuple[str, str]:
     return most, min(within_floor, key=lambda label: cells[label].p99_ms)
 
 
+def paired_ratio(runs: dict[str, list[Run]], a: str, b: str, metric: str) -> float:
+    """The median over the rounds of a's metric over b's: a round runs them back to back, so
+    both see the machine at the same speed (it drifts over seconds, section docstring)."""
+    values: list[float] = [
+        getattr(x.measurement, metric) / getattr(y.measurement, metric)
+        for x, y in zip(runs[a], runs[b], strict=True)
+    ]
+    return statistics.median(values)
+
+
 def finalists(cells: dict[str, Cell], shipped_label: str) -> set[str]:
     """The sweep's strongest alternatives to the shipped config in a cell."""
     return set(best({label: cell for label, cell in cells.items() if label != shipped_label}))
@@ -351,7 +357,7 @@ def pin_database(database: PostgresServer) -> None:
 def section(
     shipped_label: str,
     sweep: Cells,
-    final: Cells,
+    final_runs: Runs,
     migration: dict[str, float],
     run: dict[str, object],
     smoke: bool,
@@ -359,6 +365,10 @@ def section(
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rounds, seconds, final_rounds = run["rounds"], run["seconds"], run["final_rounds"]
     others = len(next(iter(sweep.values()))) - 1  # the configurations besides the shipped one
+    final = {
+        cell: {label: Cell.of(runs) for label, runs in by_label.items()}
+        for cell, by_label in final_runs.items()
+    }
     header = [
         "| config | endpoint | c | req/s | spread | p50 ms | p99 ms | errors | CPU server / db "
         "| vs best req/s | p99 vs best |",
@@ -400,7 +410,10 @@ def section(
         f"The best of {others} noisy measurements is a lucky one, so the sweep only picks each "
         "cell's finalists (its most req/s, and its lowest p99 within 90% of that, the shipped "
         f"config aside); they and the shipped config are measured again, {final_rounds} rounds of "
-        f"{seconds:g} s, interleaved, and the goal is judged on these runs.",
+        f"{seconds:g} s, interleaved, and the goal is judged on these runs. A round runs them "
+        "back to back, so the verdict compares them round by round: the share and the p99 "
+        "ratio are medians of the per-round ratios (the machine's speed drifts over seconds, "
+        "and runs in one round share it; the table's medians do not pair them).",
         "",
         *header,
         *table_rows(final, shipped_label),
@@ -411,7 +424,8 @@ def section(
     for (name, c), cells in final.items():
         shipped = cells[shipped_label]
         most, fastest = best(cells)
-        share, p99_ratio = shipped.rps / cells[most].rps, shipped.p99_ms / cells[fastest].p99_ms
+        share = paired_ratio(final_runs[name, c], shipped_label, most, "rps")
+        p99_ratio = paired_ratio(final_runs[name, c], shipped_label, fastest, "p99_ms")
         met = share >= THROUGHPUT_SHARE_MIN and p99_ratio <= P99_RATIO_MAX and shipped.failures == 0
         lines.append(
             f"| {name} c={c} | {share:.0%} of best req/s ({most}), p99 {p99_ratio:.2f}x "
