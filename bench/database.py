@@ -51,6 +51,7 @@ sys.path[:0] = [str(BENCH), str(ROOT), str(ROOT / "app")]
 
 import load  # noqa: E402
 import sections  # noqa: E402
+import synth  # noqa: E402
 
 from backend_api.serving import concurrency  # noqa: E402
 from tests.postgres import PostgresServer, start_server  # noqa: E402
@@ -218,7 +219,13 @@ Runs = dict[tuple[str, int], dict[str, list[Run]]]  # (endpoint, c) -> config la
 
 
 def measure(
-    database: PostgresServer, url: str, smoke: bool, rounds: int, seconds: float, work: Path
+    database: PostgresServer,
+    url: str,
+    smoke: bool,
+    rounds: int,
+    final_rounds: int,
+    seconds: float,
+    work: Path,
 ) -> tuple[Cells, Runs, float]:
     """Every configuration serving at once: rounds of every cell over all of them (the sweep),
     then rounds of each cell over its finalists and the shipped config (the final). Returns
@@ -241,9 +248,7 @@ def measure(
         for cell in cells:
             chosen = {shipped_label, *finalists(sweep[cell], shipped_label)}
             entrants[cell] = [server for server in servers if server.spec.label in chosen]
-        final = run_rounds(
-            database, servers, entrants, 1 if smoke else FINAL_ROUNDS, seconds, "final "
-        )
+        final = run_rounds(database, servers, entrants, final_rounds, seconds, "final ")
         shipped_workers = load.children(servers[0].process.pid)
         peak_mib = max(load.status_kib(pid, "VmHWM") for pid in shipped_workers) / 1024
     return sweep, final, peak_mib
@@ -311,13 +316,14 @@ def best(cells: dict[str, Cell]) -> tuple[str, str]:
 
 
 def paired_ratio(runs: dict[str, list[Run]], a: str, b: str, metric: str) -> float:
-    """The median over the rounds of a's metric over b's: a round runs them back to back, so
-    both see the machine at the same speed (it drifts over seconds, section docstring)."""
-    values: list[float] = [
-        getattr(x.measurement, metric) / getattr(y.measurement, metric)
-        for x, y in zip(runs[a], runs[b], strict=True)
-    ]
-    return statistics.median(values)
+    """The median over the rounds of a's metric over b's, as the synth benchmark compares: a
+    round runs them back to back, so both see the machine at the same speed (it drifts over
+    seconds, module docstring)."""
+
+    def values(label: str) -> list[float]:
+        return [getattr(run.measurement, metric) for run in runs[label]]
+
+    return synth.Comparison(a, b, values(a), values(b)).ratio
 
 
 def finalists(cells: dict[str, Cell], shipped_label: str) -> set[str]:
@@ -499,10 +505,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("DB_POOL_SIZE", None)  # each configuration says its own
     rounds = args.rounds or (1 if args.smoke else 3)
     seconds = args.seconds or (1.0 if args.smoke else 6.0)
+    final_rounds = 1 if args.smoke else FINAL_ROUNDS
     run: dict[str, object] = {
         "rounds": rounds,
         "seconds": seconds,
-        "final_rounds": 1 if args.smoke else FINAL_ROUNDS,
+        "final_rounds": final_rounds,
         "load_start": load_average(),
     }
     log(f"load average at start: {run['load_start']}")
@@ -513,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
         url = server.create_database("bench")
         migrate(url)
         seed(url, SEED_ROWS)
-        sweep, final, run["peak_mib"] = measure(server, url, args.smoke, rounds, seconds, work)
+        sweep, final, run["peak_mib"] = measure(
+            server, url, args.smoke, rounds, final_rounds, seconds, work
+        )
         run["load_end"] = load_average()
         migration = migrations(server, 1 if args.smoke else 5)
     finally:
