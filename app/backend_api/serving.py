@@ -22,11 +22,11 @@ Why this formula (gevent workers, backend_api/worker.py):
   each: at c=16 the p99 of create was 45 ms against 57 (list: 45 against 52) at the same
   req/s, and at c=64 both served alike. With 16 at once every request shares the core with
   15 others and the slowest finish later; with 8 the other 8 wait in arrival order, as in a
-  thread-per-request server (2 gthread x 8: 47 ms). Connections are
-  PostgreSQL's scarce resource (max_connections is 100 by default) and pods multiply them:
-  a one-core pod opens 8 + 1 for readiness, so 10 pods fit the default, and the construct's
-  default 2 pods (3 in a rollout) open 27. More pods need DB_POOL_SIZE (below) or a larger
-  max_connections (or PgBouncer). The price is paid by an API whose requests wait long on
+  thread-per-request server (2 gthread x 8: 47 ms). Connections are PostgreSQL's scarce
+  resource (max_connections is 100 by default) and pods multiply them: a one-core pod opens
+  8 + 1 for readiness, so 10 pods fit the default, and the construct's default 2 pods (3 in
+  a rollout) open 27. More pods need DB_POOL_SIZE (below) or a larger max_connections (or
+  PgBouncer). The price is paid by an API whose requests wait long on
   I/O: 8 requests waiting 20 ms serve at most 8 / 20 ms = 400 req/s per worker (measured:
   362; 16 served 730): such an API raises GUNICORN_THREADS, and max_connections with it.
 - DB_POOL_SIZE caps the connections per worker, for a database that allows fewer: threads
