@@ -51,7 +51,6 @@ sys.path[:0] = [str(BENCH), str(ROOT), str(ROOT / "app")]
 
 import load  # noqa: E402
 import sections  # noqa: E402
-import synth  # noqa: E402
 
 from backend_api.serving import concurrency  # noqa: E402
 from tests.postgres import PostgresServer, start_server  # noqa: E402
@@ -318,17 +317,6 @@ def best(cells: dict[str, Cell]) -> tuple[str, str]:
     return most, min(within_floor, key=lambda label: cells[label].p99_ms)
 
 
-def paired_ratio(runs: dict[str, list[Run]], a: str, b: str, metric: str) -> float:
-    """The median over the rounds of a's metric over b's, as the synth benchmark compares: a
-    round runs them back to back, so both see the machine at the same speed (it drifts over
-    seconds, module docstring)."""
-
-    def values(label: str) -> list[float]:
-        return [getattr(run.measurement, metric) for run in runs[label]]
-
-    return synth.Comparison(a, b, values(a), values(b)).ratio
-
-
 def finalists(cells: dict[str, Cell], shipped_label: str) -> set[str]:
     """The sweep's strongest alternatives to the shipped config in a cell."""
     return set(best({label: cell for label, cell in cells.items() if label != shipped_label}))
@@ -433,8 +421,11 @@ def section(
     for (name, c), cells in final.items():
         shipped = cells[shipped_label]
         most, fastest = best(cells)
-        share = paired_ratio(final_runs[name, c], shipped_label, most, "rps")
-        p99_ratio = paired_ratio(final_runs[name, c], shipped_label, fastest, "p99_ms")
+        measured = {
+            label: [r.measurement for r in runs] for label, runs in final_runs[name, c].items()
+        }
+        share = load.paired_ratio(measured[shipped_label], measured[most], "rps")
+        p99_ratio = load.paired_ratio(measured[shipped_label], measured[fastest], "p99_ms")
         met = share >= THROUGHPUT_SHARE_MIN and p99_ratio <= P99_RATIO_MAX and shipped.failures == 0
         lines.append(
             f"| {name} c={c} | {share:.0%} of best req/s ({most}), p99 {p99_ratio:.2f}x "

@@ -352,7 +352,9 @@ def run(smoke: bool, cpu_millicores: int, memory_limit_mib: int, log: Log = prin
     top = max(concurrencies)
     seconds = 1.0 if smoke else 5.0
     sweep_seconds = 1.0 if smoke else 3.0
-    confirm_rounds = 0 if smoke else 3
+    # Rounds of the re-measure: the goal pairs (a) with each rival round by round (the machine's
+    # speed drifts over seconds), and a median of 3 per-round ratios still moved by 10%.
+    confirm_rounds = 0 if smoke else 5
     if smoke:
         sweep_specs = [swept(1, 4, "gthread")]
     else:
@@ -417,8 +419,10 @@ def run(smoke: bool, cpu_millicores: int, memory_limit_mib: int, log: Log = prin
                 }
                 for server in servers.values():
                     warm_up(server, smoke)
-                for _ in range(confirm_rounds):
-                    for label, server in servers.items():
+                order = list(servers.items())
+                for round_ in range(confirm_rounds):
+                    turn = round_ % len(order)  # nobody always runs first, or last
+                    for label, server in order[turn:] + order[:turn]:
                         for path in endpoints:
                             confirm.setdefault(label, {}).setdefault(path, []).append(
                                 load(server.port, path, top, seconds)
@@ -447,6 +451,15 @@ class Summary:
     p99_ms: float
     failures: int
     runs: int
+
+
+def paired_ratio(a: list[Measurement], b: list[Measurement], metric: str) -> float:
+    """The median over the rounds of a's metric over b's, the i-th run of each from round i:
+    a round runs them back to back, so both see the machine at the same speed (it drifts over
+    seconds: bench/database.py's docstring), which medians of each side do not pair."""
+    return statistics.median(
+        getattr(x, metric) / getattr(y, metric) for x, y in zip(a, b, strict=True)
+    )
 
 
 def summarize(runs: list[Measurement]) -> Summary:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 PROBES = ("/livez", "/readyz")
 PROBE_TIMEOUT_S = 1.0  # the kubelet's default probe timeout
 PROBE_INTERVAL_S = 0.25
-TRICKLE_INTERVAL_S = 5.0  # one more header line this often keeps a header-read in progress
+# One more header line this often keeps a header-read in progress. Slowloris tools wait 10-15 s;
+# more often costs the server more wakeups, and fits an attack in slices of 5 s (workers.py).
+TRICKLE_INTERVAL_S = 2.0
 
 
 @dataclass

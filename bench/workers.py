@@ -71,15 +71,12 @@ def stock_gevent() -> ServerSpec:
 class Attack:
     label: str
     held: int
-    before: Summary  # medians of the slices alone, before and after the attack
+    before: Summary  # medians of the slices alone
     during: Summary  # medians of the slices under attack
+    share: float  # req/s under attack over alone: the median of the pairs' ratios
     probes: slowclients.ProbeLog
     rss_before_mib: float
     rss_during_mib: float
-
-    @property
-    def share(self) -> float:
-        return self.during.rps / self.before.rps if self.before.rps else 0.0
 
 
 @dataclass
@@ -122,29 +119,45 @@ def costs(app_dir: Path, rounds: int) -> list[dict[str, float]]:
 
 
 def attack(server: load.Server, seconds: float, connections: int) -> Attack:
-    """Ordinary load in slices: alone, then while slowloris connections are held for
-    `seconds` (and the probes run), then alone again. Slices before and after bracket the
-    attack, so a slow minute of the shared machine weighs on both sides."""
-    slices = max(1, round(seconds / SLICE_SECONDS))
-    slice_s = seconds / slices
+    """Ordinary load in slices, alternately alone and while slowloris connections are held
+    (and the probes run), `seconds` of attack in all. The slices pair up, one alone and one
+    attacked back to back (in the order alone, attacked, attacked, alone, ...), so the
+    machine's speed, which drifts over seconds, weighs on both sides of each pair alike: the
+    share is the median of the pairs' ratios."""
+    pairs = max(1, round(seconds / SLICE_SECONDS))
+    slice_s = seconds / pairs
 
     def ordinary() -> Measurement:
         return load.load(server.port, API, ORDINARY_CONNECTIONS, slice_s)
 
-    alone = [ordinary() for _ in range(max(1, slices // 2))]
-    rss_before = rss_mib(server.process.pid)
+    def attacked() -> Measurement:
+        nonlocal held, rss_during
+        with slowclients.slow_headers(server.port, connections) as accepted:
+            held = min(held, accepted)  # the goal needs every phase to hold them all
+            prober = slowclients.probe_during(server.port, slice_s, probes)
+            measured = ordinary()
+            rss_during = rss_mib(server.process.pid)
+            prober.join(timeout=slice_s + 10)
+        return measured
+
     probes = slowclients.ProbeLog()
-    with slowclients.slow_headers(server.port, connections) as held:
-        prober = slowclients.probe_during(server.port, seconds, probes)
-        during = [ordinary() for _ in range(slices)]
-        rss_during = rss_mib(server.process.pid)
-        prober.join(timeout=seconds + 10)
-    alone += [ordinary() for _ in range(max(1, slices // 2))]
+    held, rss_during = connections, 0.0
+    rss_before = rss_mib(server.process.pid)
+    alone: list[Measurement] = []
+    during: list[Measurement] = []
+    for pair in range(pairs):
+        if pair % 2 == 0:
+            alone.append(ordinary())
+            during.append(attacked())
+        else:
+            during.append(attacked())
+            alone.append(ordinary())
     return Attack(
         server.spec.label,
         held,
         load.summarize(alone),
         load.summarize(during),
+        load.paired_ratio(during, alone, "rps"),
         probes,
         rss_before,
         rss_during,
