@@ -269,8 +269,7 @@ def run_rounds(
     runs: Runs = {cell: {} for cell in entrants}
     for round_ in range(rounds):
         for (name, c), entered in entrants.items():
-            turn = round_ % len(entered)
-            for server in entered[turn:] + entered[:turn]:
+            for server in load.rotated(entered, round_):
                 settle(servers)
                 server_before = cpu_seconds(server.process.pid)
                 database_before = cpu_seconds(database.process.pid)  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "app"
@@ -419,10 +420,8 @@ def run(smoke: bool, cpu_millicores: int, memory_limit_mib: int, log: Log = prin
                 }
                 for server in servers.values():
                     warm_up(server, smoke)
-                order = list(servers.items())
                 for round_ in range(confirm_rounds):
-                    turn = round_ % len(order)  # nobody always runs first, or last
-                    for label, server in order[turn:] + order[:turn]:
+                    for label, server in rotated(list(servers.items()), round_):
                         for path in endpoints:
                             confirm.setdefault(label, {}).setdefault(path, []).append(
                                 load(server.port, path, top, seconds)
@@ -451,6 +450,16 @@ class Summary:
     p99_ms: float
     failures: int
     runs: int
+
+
+T = TypeVar("T")
+
+
+def rotated(items: list[T], round_: int) -> list[T]:
+    """`items` for round `round_` of interleaved runs: each round starts one further on, so no
+    server always runs first, or last."""
+    turn = round_ % len(items)
+    return items[turn:] + items[:turn]
 
 
 def paired_ratio(a: list[Measurement], b: list[Measurement], metric: str) -> float:

@@ -131,17 +131,17 @@ def attack(server: load.Server, seconds: float, connections: int) -> Attack:
         return load.load(server.port, API, ORDINARY_CONNECTIONS, slice_s)
 
     def attacked() -> Measurement:
-        nonlocal held, rss_during
         with slowclients.slow_headers(server.port, connections) as accepted:
-            held = min(held, accepted)  # the goal needs every phase to hold them all
+            held.append(accepted)
             prober = slowclients.probe_during(server.port, slice_s, probes)
             measured = ordinary()
-            rss_during = rss_mib(server.process.pid)
+            rss_during.append(rss_mib(server.process.pid))
             prober.join(timeout=slice_s + 10)
         return measured
 
     probes = slowclients.ProbeLog()
-    held, rss_during = connections, 0.0
+    held: list[int] = []  # connections each attacked slice held
+    rss_during: list[float] = []
     rss_before = rss_mib(server.process.pid)
     alone: list[Measurement] = []
     during: list[Measurement] = []
@@ -154,13 +154,13 @@ def attack(server: load.Server, seconds: float, connections: int) -> Attack:
             alone.append(ordinary())
     return Attack(
         server.spec.label,
-        held,
+        min(held),  # the goal needs every slice to hold them all
         load.summarize(alone),
         load.summarize(during),
         load.paired_ratio(during, alone, "rps"),
         probes,
         rss_before,
-        rss_during,
+        rss_during[-1],
     )
 
 
@@ -194,8 +194,7 @@ def run(smoke: bool, log: Log = print) -> WorkerResults:
             ours = servers[0]
             rss_start = rss_mib(ours.process.pid)
             for round_ in range(rounds):
-                turn = round_ % len(servers)  # nobody always runs first, or last
-                for server in servers[turn:] + servers[:turn]:
+                for server in load.rotated(servers, round_):
                     for path in paths:
                         if path == WAIT and not server.spec.shipped_config:
                             continue  # gunicorn's defaults serve the app as shipped: no /wait
