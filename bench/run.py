@@ -66,7 +66,7 @@ def log(message: str) -> None:
 
 def default_resources() -> tuple[int, int]:
     """The construct's default CPU limit (millicores) and memory limit (MiB)."""
-    from flask_backend.backend import Resources
+    from flask_backend import Resources
 
     resources = Resources()
     return resources.cpu_limit_millicores, resources.memory_limit_mib

@@ -78,23 +78,26 @@ def main(argv: list[str] | None = None) -> int:
 def generate() -> str:
     # Importing the package points jsii at the supported Node from PyPI before it imports cdk8s
     # (which starts jsii's Node process), so no end-of-life banner lands in the output.
-    import flask_backend.backend as backend
+    import flask_backend
+    from flask_backend.backend import FlaskBackend
 
-    tree = ast.parse(Path(backend.__file__).read_text(encoding="utf-8"))
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     parts = [
         "### `FlaskBackend(scope, id, *, ...)`\n",
         "`id` is the construct id; it also names every object unless `name` is given. "
         "The props are keyword-only:\n",
-        table(construct_rows(backend.FlaskBackend)),
+        table(construct_rows(FlaskBackend)),
     ]
     for class_name in OPTION_CLASSES:
-        cls = getattr(backend, class_name)
+        # Each option class lives in the module of its concern: its attribute docstrings are
+        # read from that module's source.
+        cls = getattr(flask_backend, class_name)
+        tree = ast.parse(Path(inspect.getfile(cls)).read_text(encoding="utf-8"))
+        (node,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
         summary = " ".join((inspect.getdoc(cls) or "").split())
         parts += [
             f"### `{class_name}`\n",
             f"{markdown(summary)}\n",
-            table(dataclass_rows(cls, classes[class_name])),
+            table(dataclass_rows(cls, node)),
         ]
     return "\n".join(parts)
 

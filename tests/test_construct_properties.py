@@ -30,7 +30,7 @@ from flask_backend import (
     Resources,
     Shutdown,
 )
-from flask_backend.backend import RESERVED_ENV
+from flask_backend.contract import RESERVED_ENV
 
 # Synthesis costs ~0.15 s per example: few examples, no per-example deadline.
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 import main
-from flask_backend.backend import MIGRATIONS_WAIT_CONTAINER
+from flask_backend.migrations import MIGRATIONS_WAIT_CONTAINER
 from tests.pod import PodProcess, require_sandbox, start_pod
 from tests.postgres import PostgresServer, free_port
 from tests.support import FAKE_SECRETS, by_kind, load_dir
