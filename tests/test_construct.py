@@ -1063,6 +1063,30 @@ def test_escape_hatch_patches_on_every_child_land_in_the_output() -> None:
     assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "api"
 
 
+def test_escape_hatches_replace_and_remove_what_the_backend_wrote() -> None:
+    # Given a chart that changes fields the backend wrote, as the cdk8s docs show for any
+    # ApiObject: replace the Service type, remove the Deployment's replicas (left to a GitOps
+    # tool), and read the result back from the child itself
+    read_back: list[dict[str, Any]] = []
+
+    def build(chart: cdk8s.Chart) -> None:
+        built = FlaskBackend(chart, "api", image=IMAGE)
+        service = cdk8s.ApiObject.of(built.service)
+        service.add_json_patch(cdk8s.JsonPatch.replace("/spec/type", "NodePort"))
+        deployment = cdk8s.ApiObject.of(built.deployment)
+        deployment.add_json_patch(cdk8s.JsonPatch.remove("/spec/replicas"))
+        read_back.append(service.to_json())
+
+    # When synthesized
+    documents = synth(build)
+    validate_strict(documents)
+
+    # Then the output and the child's own JSON carry the changes
+    assert by_kind(documents, "Service")["spec"]["type"] == "NodePort"
+    assert read_back[0]["spec"]["type"] == "NodePort"
+    assert "replicas" not in by_kind(documents, "Deployment")["spec"]
+
+
 def test_output_is_plain_json_serializable() -> None:
     # Every value is a plain string, number, bool, list or dict: no token or object leaks through.
     json.dumps(manifests(secrets=FAKE_SECRETS, autoscaling=Autoscaling()))

@@ -296,7 +296,7 @@ class FlaskBackend(Construct):
                 f"namespace (of chart {chart.node.id!r}) must not start with 'kube-', which "
                 f"Kubernetes reserves for its own components, got {namespace!r}"
             )
-        self.identity = shared.Identity(self.name, self.labels, namespace, facts)
+        self.identity = shared.Identity(self.name, self.labels, namespace)
         self.selector_labels = self.identity.selector_labels
         self.ingress_options = ingress
         self.http_route_options = http_route
@@ -328,41 +328,39 @@ class FlaskBackend(Construct):
             ) from None
 
         # 2. What a backend is: its objects, in the order they are written.
-        identity = self.identity
         self.service_account_name = self.existing_service_account or self.name
         self.service_account = shared.emit_if(
-            self, "service-account", identity, service.service_account(self)
+            self, "service-account", service.service_account(self)
         )
-        self.config_map = shared.emit(self, "config", identity, cfg.config_map(self))
+        self.config_map = shared.emit(self, "config", cfg.config_map(self))
         self.secret: cdk8s.ApiObject | None = None
         if secrets is not None:
-            self.secret = shared.emit(self, "secret", identity, cfg.secret(self, secret_data))
+            self.secret = shared.emit(self, "secret", cfg.secret(self, secret_data))
         self.secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
         self.extra_volumes_json = pod.volumes_json(list(self.extra_volumes.values()))
         # Built before the Deployment, whose pods wait for it; emitted after it, with its policy.
         job = mig.job(self)
-        self.deployment = shared.emit(self, "deployment", identity, workload.deployment(self, job))
-        self.service = shared.emit(self, "service", identity, service.service(self))
+        self.deployment = shared.emit(self, "deployment", workload.deployment(self, job))
+        self.service = shared.emit(self, "service", service.service(self))
         self.pod_disruption_budget = shared.emit_if(
-            self, "pod-disruption-budget", identity, workload.pod_disruption_budget(self)
+            self, "pod-disruption-budget", workload.pod_disruption_budget(self)
         )
         app_policy = netpol.network_policy(self)
-        self.network_policy = shared.emit_if(self, "network-policy", identity, app_policy)
+        self.network_policy = shared.emit_if(self, "network-policy", app_policy)
         self.horizontal_pod_autoscaler = shared.emit_if(
-            self, "autoscaler", identity, workload.horizontal_pod_autoscaler(self)
+            self, "autoscaler", workload.horizontal_pod_autoscaler(self)
         )
         self.service_monitor = shared.emit_if(
-            self, "service-monitor", identity, monitoring.service_monitor(self)
+            self, "service-monitor", monitoring.service_monitor(self)
         )
-        self.migration_job = shared.emit_if(self, "migration-job", identity, job)
+        self.migration_job = shared.emit_if(self, "migration-job", job)
         self.migration_network_policy = shared.emit_if(
             self,
             "migration-network-policy",
-            identity,
             mig.network_policy(self, app_policy, job),
         )
-        self.ingress = shared.emit_if(self, "ingress", identity, routing.ingress(self))
-        self.http_route = shared.emit_if(self, "http-route", identity, routing.http_route(self))
+        self.ingress = shared.emit_if(self, "ingress", routing.ingress(self))
+        self.http_route = shared.emit_if(self, "http-route", routing.http_route(self))
 
     @property
     def service_host(self) -> str:

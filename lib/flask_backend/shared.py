@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cdk8s
-import jsii
 from constructs import Construct
 
 from flask_backend import validation as v
@@ -26,7 +25,6 @@ class Identity:
     """The recommended app.kubernetes.io/* labels, on every object and the pod template."""
     namespace: str | None
     """The chart's namespace (None: the one `kubectl apply` uses)."""
-    chart: ChartFacts
 
     @property
     def selector_labels(self) -> dict[str, str]:
@@ -88,85 +86,47 @@ def document(
     return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
 
 
-def emit(
-    scope: Construct, id: str, identity: Identity, document: dict[str, Any]
-) -> cdk8s.ApiObject:
-    """The object of `document`, as a child of `scope` with the given id."""
-    return _Manifest(scope, id, document, identity.chart)
+def emit(scope: Construct, id: str, document: dict[str, Any]) -> cdk8s.ApiObject:
+    """`document` as an ordinary cdk8s.ApiObject, a child of `scope` with the given id.
 
+    cdk8s writes the metadata (the chart's labels under the object's, the chart's namespace,
+    keys sorted); the rest of the object is added as JSON patches, as cdk8s documents for
+    fields ApiObjectProps does not name, so its keys keep the order written here. Escape hatches
+    (`ApiObject.of(child).add_json_patch(...)`, `.metadata.add_label(...)`) apply after them.
 
-def emit_if(
-    scope: Construct, id: str, identity: Identity, document: dict[str, Any] | None
-) -> cdk8s.ApiObject | None:
-    return None if document is None else emit(scope, id, identity, document)
-
-
-class _Manifest(cdk8s.ApiObject):
-    """One Kubernetes object whose JSON is plain Python data, built once.
-
-    Every call into cdk8s is a round trip to its Node process (BENCHMARKS.md: most of a synth's
-    time), so the backend builds its objects in Python and hands each to cdk8s whole: this
-    constructor is one round trip, and `to_json`, which the synthesis calls back into Python,
-    the other. Escape hatches still land: `add_json_patch` operations are applied to this JSON,
-    and once `metadata` has been read (to add a label or an annotation), the metadata written is
-    cdk8s's own copy, with those changes. `to_json()` returns the object's own data: read it,
-    do not change it (patch the object instead).
+    Not the typed classes of imports/k8s: lib/ never imports imports/ (a pip user does not have
+    it), and the objects are validated here and in the tests against the Kubernetes schema.
     """
-
-    def __init__(
-        self, scope: Construct, id: str, document: dict[str, Any], facts: ChartFacts
-    ) -> None:
-        metadata = document["metadata"]
-        given = {"name": metadata["name"], "labels": metadata["labels"]}
-        if metadata.get("annotations"):
-            given["annotations"] = metadata["annotations"]
-        # What cdk8s.ApiObject.__init__ does after building an ApiObjectProps and type-checking
-        # each argument with typeguard, which cost about as much as the round trip itself: this
-        # data is plain, and validated already.
-        jsii.create(
-            type(self),
-            self,
-            [
-                scope,
-                id,
-                {"apiVersion": document["apiVersion"], "kind": document["kind"], "metadata": given},
-            ],
+    metadata = document["metadata"]
+    api_object = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version=document["apiVersion"],
+        kind=document["kind"],
+        metadata=cdk8s.ApiObjectMetadata(
+            name=metadata["name"],
+            labels=metadata["labels"],
+            annotations=metadata.get("annotations") or None,
+        ),
+    )
+    api_object.add_json_patch(
+        *(
+            cdk8s.JsonPatch.add(f"/{key}", value)
+            for key, value in document.items()
+            if key not in ("apiVersion", "kind", "metadata")
         )
-        # What cdk8s's metadata writes, sorted as it sorts: the chart's labels under the
-        # object's, the chart's namespace.
-        written = {
-            "annotations": dict(sorted(metadata.get("annotations", {}).items())),
-            "labels": dict(sorted({**facts.labels, **metadata["labels"]}.items())),
-            "name": metadata["name"],
-            "namespace": facts.namespace,
-        }
-        self._document = {**document, "metadata": {k: v for k, v in written.items() if v}}
-        self._patches: list[cdk8s.JsonPatch] = []
-        self._metadata_changed = False
+    )
+    return api_object
 
-    @property
-    def metadata(self) -> cdk8s.ApiObjectMetadataDefinition:
-        # Whoever asks may change it: from now on, write cdk8s's copy.
-        self._metadata_changed = True
-        return super().metadata
 
-    def add_json_patch(self, *ops: cdk8s.JsonPatch) -> None:
-        self._patches.extend(ops)
-
-    def to_json(self) -> Any:
-        document = self._document
-        if self._metadata_changed:
-            document = {**document, "metadata": super().metadata.to_json()}
-        if self._patches:
-            document = cdk8s.JsonPatch.apply(document, *self._patches)
-        return document
+def emit_if(scope: Construct, id: str, document: dict[str, Any] | None) -> cdk8s.ApiObject | None:
+    return None if document is None else emit(scope, id, document)
 
 
 @dataclass(frozen=True)
 class ChartFacts:
     app: Any
     namespace: str | None
-    labels: dict[str, str]
 
 
 # Read once per chart: each read is a round trip to Node.
@@ -178,7 +138,5 @@ def chart_facts(scope: Construct) -> tuple[cdk8s.Chart, ChartFacts]:
     chart = scope if isinstance(scope, cdk8s.Chart) else cdk8s.Chart.of(scope)
     facts = _CHART_FACTS.get(chart)
     if facts is None:
-        facts = _CHART_FACTS[chart] = ChartFacts(
-            chart.node.root, chart.namespace, dict(chart.labels or {})
-        )
+        facts = _CHART_FACTS[chart] = ChartFacts(chart.node.root, chart.namespace)
     return chart, facts
