@@ -37,7 +37,9 @@ worker_class = "backend_api.worker.Worker"
 # probes do not). The database pool is sized from it (serving.concurrency_from_env).
 workers, threads = concurrency_from_env(os.environ)
 # Open connections per worker: kept-alive, slow or idle ones included. A slow client holds one
-# for at most `keepalive` seconds while it sends its request head.
+# for at most `keepalive` seconds while it sends its request head, and a connection past this
+# cap closes the one that has waited longest on its client; the worker accepts a few more for
+# the probes alone (worker.py, PROBE_CONNECTIONS).
 worker_connections = 1000
 
 

@@ -6,7 +6,12 @@
   worker's queue, else in the pool's for up to POOL_TIMEOUT_SECONDS) rather than failing.
 - Timeouts: a connection attempt gives up after CONNECT_TIMEOUT_SECONDS and a statement after
   STATEMENT_TIMEOUT_MS (set per session by PostgreSQL, so a stuck query frees its worker);
-  a transaction left idle is ended by the server.
+  a transaction left idle is ended by the server. Those are the server's: a server that
+  stops answering (frozen, its host gone, the network cut) enforces nothing, so the client
+  bounds its own waits too. Each wait for the server ends after QUERY_DEADLINE_SECONDS
+  (``DeadlineConnection``; the connection is then closed and replaced), and TCP keepalives
+  and tcp_user_timeout end a connection whose peer has vanished (TCP alone would retry for
+  about 15 minutes).
 - Reconnects: a pooled connection whose session PostgreSQL ended while it sat in the pool (a
   restart, a failover, pg_terminate_backend) is replaced before it is handed out, so a
   database restart costs no failed request once it is back. The check reads the socket
@@ -27,6 +32,7 @@ import threading
 import time
 from typing import Any, Final
 
+import gevent  # type: ignore[import-untyped]
 import psycopg
 from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event, text
@@ -46,11 +52,24 @@ CONNECT_TIMEOUT_SECONDS: Final = 5
 STATEMENT_TIMEOUT_MS: Final = 5_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS: Final = 30_000
 POOL_TIMEOUT_SECONDS: Final = 30
+# The client's own bound on each wait for the server: the server's statement timeout, which
+# answers a slow statement with a clean error, and a second for that answer to arrive.
+QUERY_DEADLINE_SECONDS: Final = STATEMENT_TIMEOUT_MS / 1000 + 1
+# libpq's TCP settings (PostgreSQL docs, "Parameter Key Words"): an idle pooled connection
+# whose peer vanished is found after 10 + 3 x 5 s of silence; data the peer does not
+# acknowledge for TCP_USER_TIMEOUT_MS ends the connection.
+KEEPALIVES: Final = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
+KEEPALIVES_COUNT: Final = 3
+TCP_USER_TIMEOUT_MS: Final = 10_000
 
-# Readiness: a short statement timeout (libpq's connect timeout cannot go below 2 s), and the
-# answer is kept briefly so frequent probes, from several workers, do not load the database.
+# Readiness: the kubelet waits PROBE_TIMEOUT_SECONDS for /readyz (the construct's
+# Probes.timeout_seconds default; a test holds them equal), so the database check gives up
+# after half of it, connecting included: the probe gets "unready", not a timeout. The answer
+# is kept briefly so frequent probes, from several workers, do not load the database.
+PROBE_TIMEOUT_SECONDS: Final = 2
+READINESS_DEADLINE_SECONDS: Final = PROBE_TIMEOUT_SECONDS / 2
 READINESS_STATEMENT_TIMEOUT_MS: Final = 500
-READINESS_CONNECT_TIMEOUT_SECONDS: Final = 2
+READINESS_CONNECT_TIMEOUT_SECONDS: Final = 2  # libpq's least; READINESS_DEADLINE cuts it short
 READINESS_CACHE_SECONDS: Final = 2.0
 
 log = logging.getLogger(__name__)
@@ -75,6 +94,7 @@ def make_engine(
     connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS,
     pool_timeout_seconds: float = POOL_TIMEOUT_SECONDS,
     application_name: str = "backend_api",
+    query_deadline_seconds: float = QUERY_DEADLINE_SECONDS,
     **engine_options: Any,
 ) -> Engine:
     options = f"-c statement_timeout={statement_timeout_ms}"
@@ -88,11 +108,39 @@ def make_engine(
             "connect_timeout": connect_timeout_seconds,
             "options": options,
             "application_name": application_name,
+            **KEEPALIVES,
+            "keepalives_count": KEEPALIVES_COUNT,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         },
         **engine_options,
     )
+
+    def connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        connection = DeadlineConnection.connect(*cargs, **cparams)
+        connection.deadline_seconds = query_deadline_seconds
+        return connection
+
+    event.listen(engine, "do_connect", connect)
     event.listen(engine, "checkout", _replace_if_ended_by_server)
     return engine
+
+
+class DeadlineConnection(psycopg.Connection[Any]):
+    """A psycopg connection that waits for the server at most ``deadline_seconds`` at a time.
+    Past it the connection is closed (its protocol state is unknown) and the wait raises
+    OperationalError: SQLAlchemy then discards the connection, and the request answers 503."""
+
+    deadline_seconds: float = QUERY_DEADLINE_SECONDS
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            deadline = self.deadline_seconds if timeout is None else timeout
+            return super().wait(gen, interval, deadline)
+        except psycopg.errors._WaitTimeout:  # psycopg's own, raised by its wait functions
+            self.close()
+            raise psycopg.OperationalError(
+                f"the database did not answer within {self.deadline_seconds} s"
+            ) from None
 
 
 def _replace_if_ended_by_server(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -127,8 +175,9 @@ class ReadinessCheck:
             pool_size=1,
             statement_timeout_ms=READINESS_STATEMENT_TIMEOUT_MS,
             connect_timeout_seconds=READINESS_CONNECT_TIMEOUT_SECONDS,
-            pool_timeout_seconds=READINESS_CONNECT_TIMEOUT_SECONDS,
+            pool_timeout_seconds=READINESS_DEADLINE_SECONDS,
             application_name="backend_api readiness",
+            query_deadline_seconds=READINESS_DEADLINE_SECONDS,
         )
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
@@ -145,9 +194,18 @@ class ReadinessCheck:
             return self._ok
 
     def _select_one(self) -> bool:
+        # The whole check, connecting included, under one deadline. gevent's: the app runs in
+        # gevent workers, where psycopg waits cooperatively. SQLAlchemy discards a connection
+        # interrupted this way.
+        deadline = gevent.Timeout(READINESS_DEADLINE_SECONDS)
         try:
-            with self._engine.connect() as connection:
+            with deadline, self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+        except gevent.Timeout as expired:
+            if expired is not deadline:
+                raise
+            log.warning("database is not ready: no answer within %s s", READINESS_DEADLINE_SECONDS)
+            return False
         except SQLAlchemyError as error:
             # The driver's message names host and user, never the password.
             log.warning("database is not ready: %s", reason(error))

@@ -5,18 +5,23 @@
   startup probe wait out a slow boot without making liveness lenient.
 - /livez: the process can answer. It never checks dependencies: a database outage must not
   make Kubernetes restart every pod.
-- /readyz: the pod can serve. When DATABASE_URL is set, the database must answer SELECT 1
-  within half a second (db.ReadinessCheck: its own connection, the answer kept for 2 s);
-  otherwise the pod leaves the Service until it does, and comes back by itself.
+- /readyz: the pod can serve. Its requests are not stuck: the worker reports when every app
+  slot has been held for a long time with none freeing (worker.py, APP_SLOTS_STUCK). And when
+  DATABASE_URL is set, the database answers SELECT 1 within db.READINESS_DEADLINE_SECONDS,
+  half the probe's timeout (db.ReadinessCheck: its own connection, the answer kept for 2 s).
+  Otherwise the pod leaves the Service until it can, and comes back by itself.
 """
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
 bp = Blueprint("health", __name__)
 
 Body = dict[str, Any]
+
+# Set in the WSGI environ by the gunicorn worker (worker.py): True while its app slots are stuck.
+APP_SLOTS_STUCK = "backend_api.app_slots_stuck"
 
 
 @bp.get("/startupz")
@@ -31,6 +36,8 @@ def livez() -> Body:
 
 @bp.get("/readyz")
 def readyz() -> Body | tuple[Body, int]:
+    if request.environ.get(APP_SLOTS_STUCK):
+        return {"status": "fail", "checks": {"app_slots": "fail"}}, 503
     check = current_app.extensions.get("database_readiness")
     if check is None:
         return {"status": "ok", "checks": {}}

@@ -49,6 +49,10 @@ def create() -> tuple[dict[str, Any], int, dict[str, str]]:
         raise UnprocessableEntity(
             f"name must be a non-blank string of at most {NAME_MAX_LENGTH} characters"
         )
+    if not storable(name):
+        raise UnprocessableEntity(
+            "name must be text PostgreSQL can store: no NUL (\\u0000), no unpaired surrogate"
+        )
     with Session(engine(), expire_on_commit=False) as session, session.begin():
         item = Item(name=name)
         session.add(item)
@@ -80,6 +84,19 @@ def get(item_id: int) -> dict[str, Any]:
     if item is None:
         raise NotFound(f"item {item_id} does not exist")
     return item.to_json()
+
+
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: JSON's escapes can make characters that it
+    refuses (NUL) or that UTF-8 cannot encode (a lone surrogate), which the driver would
+    report as a database error (503) or a crash (500) instead of the client's 422."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _query_int(name: str, default: int, *, low: int, high: int) -> int:

@@ -79,7 +79,14 @@ class GunicornLogger(Logger):  # type: ignore[misc]
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if self.access_to_stdout:
-            micros = request_time.seconds * 1_000_000 + request_time.microseconds
+            # From the request's arrival when our worker noted it (worker.py): the time it
+            # waited for its body and an app slot counts. gunicorn's own request_time starts
+            # when the app is called.
+            arrived = getattr(req, "arrived", None)
+            if arrived is not None:
+                micros = int((time.monotonic() - arrived) * 1_000_000)
+            else:
+                micros = request_time.seconds * 1_000_000 + request_time.microseconds
             os.write(1, access_line(resp.status, getattr(resp, "sent", None), environ, micros))
 
 

@@ -27,6 +27,18 @@ def create_app() -> Flask:
         time.sleep(SLOW_SECONDS)
         return {"status": "done"}
 
+    @app.get("/sleep")
+    def sleep() -> dict[str, str]:
+        # Holds an app slot for ?seconds= (a request stuck on a slow dependency).
+        time.sleep(float(request.args["seconds"]))
+        return {"status": "done"}
+
+    @app.post("/record")
+    def record() -> dict[str, str]:
+        # Leaves a trace that the request ran: ?file= is created.
+        Path(request.args["file"]).touch()
+        return {"status": "recorded"}
+
     @app.post("/echo")
     def echo() -> dict[str, int | str]:
         body = request.get_data()

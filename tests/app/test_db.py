@@ -55,3 +55,30 @@ def test_each_accepted_scheme_reaches_the_database(scheme: str, migrated_url: st
 
     assert response.status_code == 200
     db.dispose(app)
+
+
+def test_every_connection_bounds_its_waits_on_the_client_side(database_url: str):
+    # Given the engine the app builds
+    engine = db.make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            parameters = driver.info.get_parameters()
+            deadline = driver.deadline_seconds
+    finally:
+        engine.dispose()
+    # Then TCP notices a vanished server (keepalives, tcp_user_timeout) and each wait for an
+    # answer has a deadline of its own, after the server's statement timeout
+    assert {k: parameters.get(k) for k in ("keepalives", "tcp_user_timeout")} == {
+        "keepalives": "1",
+        "tcp_user_timeout": str(db.TCP_USER_TIMEOUT_MS),
+    }
+    assert db.STATEMENT_TIMEOUT_MS / 1000 < deadline == db.QUERY_DEADLINE_SECONDS
+
+
+def test_the_readiness_check_gives_up_within_the_probe_timeout_the_construct_sets():
+    from flask_backend import Probes
+
+    assert Probes().timeout_seconds == db.PROBE_TIMEOUT_SECONDS
+    assert db.READINESS_DEADLINE_SECONDS < db.PROBE_TIMEOUT_SECONDS
