@@ -144,9 +144,11 @@ class Worker(GeventWorker):  # type: ignore[misc]
             refused = self._read_body(req, sock)
             if refused is not None:
                 return self._answer(req, sock, *refused)
+            queued = not self.app_slots.free or bool(self.app_slots.waiting)
             try:
                 with self.app_slots:
-                    if client_left(sock):
+                    # A client that just sent its request is there: only a wait can lose it.
+                    if queued and client_left(sock):
                         self.log.debug("client left before its request ran: %s", req.path)
                         raise StopIteration()
                     return super().handle_request(listener_name, req, sock, addr)
@@ -243,11 +245,17 @@ class Worker(GeventWorker):  # type: ignore[misc]
 
     def _expire(self, timeout: gevent.Timeout) -> None:
         """End a wait on a client now, as if its deadline had passed: a head read closes the
-        connection silently (as at `keepalive`), a body read answers 408. Thrown from the
-        hub, where the waiting greenlet is parked."""
+        connection silently (as at `keepalive`), a body read answers 408."""
         greenlet = self.waiting.pop(timeout, None)
         if greenlet is not None:
-            gevent.get_hub().loop.run_callback(greenlet.throw, timeout)
+            gevent.get_hub().loop.run_callback(_throw_if_waiting, greenlet, timeout)
+
+
+def _throw_if_waiting(greenlet: gevent.Greenlet, timeout: gevent.Timeout) -> None:
+    """Runs in the hub, where the greenlet is parked. Its timeout is pending only while it is
+    still inside the wait (leaving the wait cancels it): never thrown into the app."""
+    if timeout.pending:
+        greenlet.throw(timeout)
 
 
 class SlotWaitTimeout(Exception):
