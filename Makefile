@@ -10,7 +10,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PIP := python -m pip --quiet
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint bench lock imports clean control-plane
+.PHONY: synth test lint bench lock imports clean control-plane images
 
 synth: $(STAMP)
 	$(BIN)/python main.py
@@ -18,7 +18,7 @@ synth: $(STAMP)
 # pytest runs one worker per core (pytest-xdist; at most 4), each taking whole files, so a
 # module's fixtures (a venv install, the control plane, PostgreSQL) start once per worker. Most
 # tests wait on servers and subprocesses: on 2 cores 2 workers took 170 s, one 336 s, 3 162 s.
-test: $(STAMP) $(CHECKOV_STAMP) control-plane lint
+test: $(STAMP) $(CHECKOV_STAMP) control-plane images lint
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 # modules pinned in tools/controlplane into .cache/control-plane/ (a no-op once built).
 control-plane:
 	@PYTHON=$(PYTHON) scripts/build-control-plane >/dev/null
+
+# The images the node runs (app/Dockerfile's, PostgreSQL, pause), built with buildah on local
+# stand-ins for their Debian-based bases, cached in ~/.cache/flask-backend (a no-op once built).
+images:
+	@scripts/build-images >/dev/null
 
 bench: $(STAMP) control-plane
 	$(BIN)/python bench/run.py
