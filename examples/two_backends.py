@@ -16,10 +16,6 @@ import secrets
 import sys
 from pathlib import Path
 
-# First: it points jsii at the Node.js from PyPI, which importing cdk8s starts.
-import flask_backend  # noqa: F401
-
-# isort: split
 import cdk8s
 
 from flask_backend import (

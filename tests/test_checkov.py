@@ -8,10 +8,6 @@ existing Secret, autoscaling and restricted egress. Settings are in .checkov.yam
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, ROOT, synth
-
-# isort: split
 import json
 import os
 import subprocess
@@ -35,6 +31,7 @@ from flask_backend import (
     NetworkPolicyOptions,
     Resources,
 )
+from tests.support import FAKE_SECRETS, ROOT, synth
 
 # Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()

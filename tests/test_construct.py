@@ -7,18 +7,6 @@ validates whatever it synthesizes.
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import (
-    FAKE_SECRETS,
-    by_kind,
-    container,
-    pod_spec,
-    secret_values,
-    synth,
-    validate_strict,
-)
-
-# isort: split
 import hashlib
 import hmac
 import json
@@ -47,6 +35,15 @@ from flask_backend import (
     Resources,
     Scheduling,
     Shutdown,
+)
+from tests.support import (
+    FAKE_SECRETS,
+    by_kind,
+    container,
+    pod_spec,
+    secret_values,
+    synth,
+    validate_strict,
 )
 
 IMAGE = "registry.example.com/team/api:1.4.2"

@@ -7,10 +7,6 @@ untouched (no child construct, nothing to synthesize), for every case in this fi
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS
-
-# isort: split
 from typing import Any
 
 import cdk8s
@@ -28,6 +24,7 @@ from flask_backend import (
     Scheduling,
     Shutdown,
 )
+from tests.support import FAKE_SECRETS
 
 IMAGE = "registry.example.com/team/api:1.4.2"
 REPOSITORY = "registry.example.com/team/api"

@@ -10,10 +10,6 @@ invalid values by breaking one rule on purpose.
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import by_kind, secret_values, synth, validate_strict
-
-# isort: split
 import string
 from typing import Any
 
@@ -31,6 +27,7 @@ from flask_backend import (
     Shutdown,
 )
 from flask_backend.contract import RESERVED_ENV
+from tests.support import by_kind, secret_values, synth, validate_strict
 
 # Synthesis costs ~0.15 s per example: few examples, no per-example deadline.
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,16 +7,6 @@ only the fake values of tests.support.FAKE_SECRETS, never a real secret.
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import (
-    FAKE_SECRETS,
-    K8S_VERSION,
-    NATIVE_SIDECARS_K8S_VERSION,
-    synth,
-    validate_strict,
-)
-
-# isort: split
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +26,13 @@ from flask_backend import (
     NetworkPolicyOptions,
     Resources,
     Shutdown,
+)
+from tests.support import (
+    FAKE_SECRETS,
+    K8S_VERSION,
+    NATIVE_SIDECARS_K8S_VERSION,
+    synth,
+    validate_strict,
 )
 
 TAGGED_IMAGE = "registry.example.com/team/api:1.4.2"

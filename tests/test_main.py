@@ -250,7 +250,7 @@ def test_cdk8s_yaml_runs_main_py_on_the_project_interpreter_and_lists_the_import
 
     assert config == {
         "language": "python",
-        "app": ".venv/bin/python main.py",
+        "app": 'PATH="$PWD/.venv/bin:$PATH" .venv/bin/python main.py',
         "imports": ["k8s@1.27.0"],
     }
 

@@ -3,15 +3,12 @@ the environment and the env file still win over it (issue 13)."""
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, by_kind, container, load_dir, validate_strict
-
-# isort: split
 from pathlib import Path
 
 import pytest
 
 import main
+from tests.support import FAKE_SECRETS, by_kind, container, load_dir, validate_strict
 from tests.test_main_settings import refused
 
 

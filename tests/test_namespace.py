@@ -3,15 +3,12 @@ refuses."""
 
 from __future__ import annotations
 
+import cdk8s
 import pytest
 
 from flask_backend import RestrictedNamespace
-from tests.support import synth, validate_strict
-
-# isort: split
-import cdk8s
-
 from imports import k8s
+from tests.support import synth, validate_strict
 
 
 @pytest.mark.parametrize(

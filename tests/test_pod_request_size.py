@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import FAKE_SECRETS, synth
-
-# isort: split
 import json
 import urllib.error
 import urllib.request
@@ -16,6 +12,7 @@ import pytest
 
 from flask_backend import FlaskBackend
 from tests.pod import start_pod
+from tests.support import FAKE_SECRETS, synth
 from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
 
 pytestmark = pytest.mark.usefixtures("sandbox")

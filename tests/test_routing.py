@@ -5,13 +5,10 @@ gets one line naming the field (tests.test_construct_errors.rejected).
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
-from tests.support import by_kind
-
-# isort: split
 import pytest
 
 from flask_backend import GatewayRef, HttpRoute, Ingress, NetworkPolicyOptions
+from tests.support import by_kind
 from tests.test_construct_errors import rejected
 from tests.test_platform import backend, env_of
 

