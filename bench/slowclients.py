@@ -22,6 +22,9 @@ PROBE_INTERVAL_S = 0.25
 # One more header line this often keeps a header-read in progress. Slowloris tools wait 10-15 s;
 # more often costs the server more wakeups, and fits an attack in slices of 5 s (workers.py).
 TRICKLE_INTERVAL_S = 2.0
+# A slow upload's body: more than the 64 KiB the server read before a request took an app slot
+# until issue 24, so the request took one and waited in the app for the rest.
+UPLOAD_BYTES = 100 * 1024
 
 
 @dataclass
@@ -95,6 +98,28 @@ def slow_headers(port: int, connections: int, path: str = "/api/v1/info") -> Ite
         thread.join(timeout=TRICKLE_INTERVAL_S + 1)
         for sock in sockets:
             sock.close()
+
+
+@contextlib.contextmanager
+def slow_uploads(port: int, connections: int, path: str = "/api/v1/items") -> Iterator[int]:
+    """Hold `connections` uploads open until the block exits, each a JSON body of UPLOAD_BYTES
+    sent but for its last byte; yields how many the server accepted. Every socket closes on
+    exit. (The server answers 408 once a body has paused 10 s: keep blocks shorter.)"""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {UPLOAD_BYTES}\r\n\r\n"
+    ).encode()
+    body = b'{"name": "' + b"a" * (UPLOAD_BYTES - 12) + b'"}'
+    with contextlib.ExitStack() as stack:
+        accepted = 0
+        for _ in range(connections):
+            try:
+                sock = stack.enter_context(socket.create_connection(("127.0.0.1", port), 2))
+                sock.sendall(head + body[:-1])
+            except OSError:
+                break
+            accepted += 1
+        yield accepted
 
 
 def probe_during(port: int, seconds: float, log: ProbeLog) -> threading.Thread:

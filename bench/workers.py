@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,17 +43,16 @@ def no_access_log() -> ServerSpec:
     return ServerSpec("shipped without the access log", ("--config", nolog), ONE_CORE, 1)
 
 
-def before(workdir: Path) -> ServerSpec:
-    """The shipped config and app of BEFORE_COMMIT, extracted from git into `workdir`."""
+def before(workdir: Path, commit: str = BEFORE_COMMIT, label: str = "1 gthread x 4") -> ServerSpec:
+    """The shipped config and app of `commit`, extracted from git into `workdir`."""
     archive = subprocess.run(
-        ["git", "-C", str(load.ROOT), "archive", BEFORE_COMMIT, "app"],
+        ["git", "-C", str(load.ROOT), "archive", commit, "app"],
         capture_output=True,
         check=True,
         timeout=60,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True, timeout=60)
-    label = f"before ({BEFORE_COMMIT}): 1 gthread x 4"
-    return ServerSpec(label, CONFIG, ONE_CORE, 1, app_dir=workdir / "app")
+    return ServerSpec(f"before ({commit}): {label}", CONFIG, ONE_CORE, 1, app_dir=workdir / "app")
 
 
 def gthread(threads: int, note: str = "") -> ServerSpec:
@@ -77,6 +77,7 @@ class Attack:
     probes: slowclients.ProbeLog
     rss_before_mib: float
     rss_during_mib: float
+    shares: list[float]  # each pair's ratio, in the order run
 
 
 @dataclass
@@ -118,12 +119,17 @@ def costs(app_dir: Path, rounds: int) -> list[dict[str, float]]:
     return runs
 
 
-def attack(server: load.Server, seconds: float, connections: int) -> Attack:
-    """Ordinary load in slices, alternately alone and while slowloris connections are held
-    (and the probes run), `seconds` of attack in all. The slices pair up, one alone and one
-    attacked back to back (in the order alone, attacked, attacked, alone, ...), so the
-    machine's speed, which drifts over seconds, weighs on both sides of each pair alike: the
-    share is the median of the pairs' ratios."""
+def attack(
+    server: load.Server,
+    seconds: float,
+    connections: int,
+    hold: Callable[[int, int], contextlib.AbstractContextManager[int]] = slowclients.slow_headers,
+) -> Attack:
+    """Ordinary load in slices, alternately alone and while `connections` attackers are held
+    (slowloris by default; `hold` opens them) and the probes run, `seconds` of attack in all.
+    The slices pair up, one alone and one attacked back to back (in the order alone,
+    attacked, attacked, alone, ...), so the machine's speed, which drifts over seconds,
+    weighs on both sides of each pair alike: the share is the median of the pairs' ratios."""
     pairs = max(1, round(seconds / SLICE_SECONDS))
     slice_s = seconds / pairs
 
@@ -131,7 +137,7 @@ def attack(server: load.Server, seconds: float, connections: int) -> Attack:
         return load.load(server.port, API, ORDINARY_CONNECTIONS, slice_s)
 
     def attacked() -> Measurement:
-        with slowclients.slow_headers(server.port, connections) as accepted:
+        with hold(server.port, connections) as accepted:
             held.append(accepted)
             prober = slowclients.probe_during(server.port, slice_s, probes)
             measured = ordinary()
@@ -161,6 +167,7 @@ def attack(server: load.Server, seconds: float, connections: int) -> Attack:
         probes,
         rss_before,
         rss_during[-1],
+        [d.rps / a.rps if a.rps else 0.0 for d, a in zip(during, alone, strict=True)],
     )
 
 

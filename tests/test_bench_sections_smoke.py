@@ -1,6 +1,6 @@
-"""bench/database.py and bench/metrics.py --smoke: each benchmark that writes a marked section of
-BENCHMARKS.md runs once, tiny (the database one against a real PostgreSQL), and writes its
-section into the file it is given; it never touches BENCHMARKS.md."""
+"""bench/database.py, bench/metrics.py and bench/attacks.py --smoke: each benchmark that writes a
+marked section of BENCHMARKS.md runs once, tiny (the database one against a real PostgreSQL), and
+writes its section into the file it is given; it never touches BENCHMARKS.md."""
 
 import shutil
 import subprocess
@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
         (
             "metrics.py",
             ("## Metrics: the cost of Prometheus metrics on the request path", "| metrics on |"),
+        ),
+        (
+            "attacks.py",
+            ("## Issue 24: every wait bounded", "| 8 slow uploads: ordinary clients' share |"),
         ),
     ],
 )
