@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Print the README's configuration reference, generated from the code's own docstrings.
+"""Print the configuration reference (docs/reference.md), generated from the code's own docstrings.
 
 The construct documents its props in the ``:param name: ... Default: ...`` lines of
 ``FlaskBackend.__init__``, and the option dataclasses document each field in the string literal
-under it. This script turns both into Markdown tables, so the README cannot drift from the code:
-`tests/test_readme.py` fails when the README's section differs from this output.
+under it. This script turns both into Markdown tables, so the reference cannot drift from the code:
+`tests/test_readme.py` fails when the section in docs/reference.md differs from this output.
 
     .venv/bin/python scripts/gen_reference.py           # print the tables
-    .venv/bin/python scripts/gen_reference.py --write   # replace the README section in place
+    .venv/bin/python scripts/gen_reference.py --write   # replace the section in docs/reference.md
 
 It also fails (exit 1) when the documentation and the code disagree: a prop without a
 ``:param``, a ``:param`` for no prop, or a literal ``Default:`` that differs from the real default.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 START, END = "<!-- reference:start -->", "<!-- reference:end -->"
 # The option groups, in the order FlaskBackend takes them.
 OPTION_CLASSES = (
@@ -60,7 +60,7 @@ class Row:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"replace the section in {README}")
+    parser.add_argument("--write", action="store_true", help=f"replace the section in {REFERENCE}")
     args = parser.parse_args(argv)
     try:
         reference = generate()
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gen_reference.py: error: {error}", file=sys.stderr)
         return 1
     if args.write:
-        README.write_text(replace_section(README.read_text(encoding="utf-8"), reference))
-        print(f"updated the reference section of {README}")
+        REFERENCE.write_text(replace_section(REFERENCE.read_text(encoding="utf-8"), reference))
+        print(f"updated the reference section of {REFERENCE}")
     else:
         print(reference, end="")
     return 0
@@ -80,7 +80,7 @@ def generate() -> str:
     from flask_backend.backend import FlaskBackend
 
     parts = [
-        "### `FlaskBackend(scope, id, *, ...)`\n",
+        "## `FlaskBackend(scope, id, *, ...)`\n",
         "`id` is the construct id; it also names every object unless `name` is given. "
         "The props are keyword-only:\n",
         table(construct_rows(FlaskBackend)),
@@ -93,7 +93,7 @@ def generate() -> str:
         (node,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
         summary = " ".join((inspect.getdoc(cls) or "").split())
         parts += [
-            f"### `{class_name}`\n",
+            f"## `{class_name}`\n",
             f"{markdown(summary)}\n",
             table(dataclass_rows(cls, node)),
         ]
@@ -205,18 +205,18 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(readme: str, reference: str) -> str:
-    """The README with the text between the markers replaced by `reference`."""
-    before, start, rest = readme.partition(START)
+def replace_section(document: str, reference: str) -> str:
+    """The document with the text between the markers replaced by `reference`."""
+    before, start, rest = document.partition(START)
     _, end, after = rest.partition(END)
     if not start or not end:
-        raise SystemExit(f"gen_reference.py: error: {README} lacks the {START} / {END} markers")
+        raise SystemExit(f"gen_reference.py: error: {REFERENCE} lacks the {START} / {END} markers")
     return f"{before}{START}\n{reference}{END}{after}"
 
 
-def section(readme: str) -> str:
+def section(document: str) -> str:
     """The text between the markers, as `replace_section` writes it."""
-    return readme.partition(START)[2].partition(END)[0].removeprefix("\n")
+    return document.partition(START)[2].partition(END)[0].removeprefix("\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""README.md: its code runs, its reference matches the code, and what it names exists."""
+"""README.md and the documents it links to: their code runs, the reference matches the code, and
+what they name (make targets, files, sections) exists."""
 
 from __future__ import annotations
 
@@ -21,11 +22,32 @@ from tests.support import (
     validate_strict,
 )
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-# (line number, code) of every ```python block.
-PYTHON_BLOCKS = [
-    (README.count("\n", 0, match.start()) + 1, match.group(1))
-    for match in re.finditer(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+# The README is the guide; docs/ holds the reference and the guides; app/README.md the demo app.
+DOCUMENTS = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [
+        ROOT / "README.md",
+        *sorted((ROOT / "docs").glob("*.md")),
+        ROOT / "app" / "README.md",
+    ]
+}
+README = DOCUMENTS["README.md"]
+FENCED = re.compile(r"^```(\w*)\n(.*?)^```", flags=re.DOTALL | re.MULTILINE)
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """(line number, code) of every ```python block."""
+    return [
+        (text.count("\n", 0, match.start()) + 1, match.group(2))
+        for match in FENCED.finditer(text)
+        if match.group(1) == "python"
+    ]
+
+
+PYTHON_BLOCKS = python_blocks(README)
+# Every ```python block of every document, as (document, line, code).
+ALL_PYTHON_BLOCKS = [
+    (name, line, block) for name, text in DOCUMENTS.items() for line, block in python_blocks(text)
 ]
 
 # Each block runs in a process of its own: a fresh namespace, and a fresh jsii Node process that
@@ -41,10 +63,12 @@ def test_the_readme_has_python_examples():
     assert len(PYTHON_BLOCKS) >= 2
 
 
-def run_block(line: int, block: str, cwd: Path, outdir: Path) -> subprocess.CompletedProcess[str]:
-    """One README block, in a fresh process in cwd, writing to outdir."""
+def run_block(
+    line: int, block: str, cwd: Path, outdir: Path, document: str = "README.md"
+) -> subprocess.CompletedProcess[str]:
+    """One block of a document, in a fresh process in cwd, writing to outdir."""
     return subprocess.run(
-        [sys.executable, "-c", RUNNER, str(ROOT), f"README.md block at line {line}"],
+        [sys.executable, "-c", RUNNER, str(ROOT), f"{document} block at line {line}"],
         input=block,
         text=True,
         cwd=cwd,
@@ -55,12 +79,16 @@ def run_block(line: int, block: str, cwd: Path, outdir: Path) -> subprocess.Comp
 
 
 @pytest.mark.parametrize(
-    ("line", "block"), PYTHON_BLOCKS, ids=[f"README.md:{line}" for line, _ in PYTHON_BLOCKS]
+    ("document", "line", "block"),
+    ALL_PYTHON_BLOCKS,
+    ids=[f"{document}:{line}" for document, line, _ in ALL_PYTHON_BLOCKS],
 )
-def test_python_block_runs_and_writes_valid_kubernetes(line: int, block: str, tmp_path: Path):
+def test_python_block_runs_and_writes_valid_kubernetes(
+    document: str, line: int, block: str, tmp_path: Path
+):
     outdir = tmp_path / "dist"
 
-    result = run_block(line, block, tmp_path, outdir)
+    result = run_block(line, block, tmp_path, outdir, document)
 
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr
@@ -73,14 +101,15 @@ def test_python_block_runs_and_writes_valid_kubernetes(line: int, block: str, tm
 
 def test_reference_section_matches_the_generator():
     # Refresh with: .venv/bin/python scripts/gen_reference.py --write
-    assert gen_reference.section(README) == gen_reference.generate()
+    assert gen_reference.section(DOCUMENTS["docs/reference.md"]) == gen_reference.generate()
 
 
 def test_every_make_target_named_exists():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     targets = set(re.findall(r"^([\w-]+):", makefile, flags=re.MULTILINE))
-    named = set(re.findall(r"`make ([\w-]+)", README)) | set(
-        re.findall(r"^make ([\w-]+)", README, flags=re.MULTILINE)
+    text = "\n".join(DOCUMENTS.values())
+    named = set(re.findall(r"`make ([\w-]+)", text)) | set(
+        re.findall(r"^make ([\w-]+)", text, flags=re.MULTILINE)
     )
 
     assert named
@@ -93,8 +122,33 @@ def test_every_main_setting_is_documented():
     assert documented == {(s.flag, s.env) for s in main.SETTINGS}
 
 
-def test_relative_links_point_to_files_that_exist():
-    links = re.findall(r"\]\(((?!https?://|#)[^)]+)\)", README)
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a document's headings (outside code blocks)."""
+    headings = re.findall(r"^#+ (.+)$", FENCED.sub("", text), flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
-    assert links
-    assert [link for link in links if not (ROOT / link).exists()] == []
+
+def links(text: str) -> list[str]:
+    """Every link target outside code blocks, except to the web."""
+    return re.findall(r"\]\(((?!https?://)[^)\s]+)\)", FENCED.sub("", text))
+
+
+def test_relative_links_point_to_files_and_sections_that_exist():
+    broken = []
+    for name, text in DOCUMENTS.items():
+        for link in links(text):
+            path, _, anchor = link.partition("#")
+            target = ((ROOT / name).parent / path).resolve() if path else ROOT / name
+            if not target.exists():
+                broken.append(f"{name}: {link}")
+            elif anchor and anchor not in anchors(target.read_text(encoding="utf-8")):
+                broken.append(f"{name}: {link} (no such section)")
+
+    assert sum(len(links(text)) for text in DOCUMENTS.values()) > 0
+    assert broken == []
+
+
+def test_every_guide_is_linked_from_the_readme():
+    linked = {link.partition("#")[0] for link in links(README)}
+
+    assert {name for name in DOCUMENTS if name != "README.md"} - linked == set()
