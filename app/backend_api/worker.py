@@ -140,10 +140,10 @@ class Worker(GeventWorker):  # type: ignore[misc]
                     req.force_close()  # the probes read no body: never wait for one
                 return super().handle_request(listener_name, req, sock, addr)
             if self.connections > self.cfg.worker_connections:
-                return self._answer(req, sock, 503, "Service Unavailable", retry=True)
+                return self._answer(req, sock, addr, 503, "Service Unavailable", retry=True)
             refused = self._read_body(req, sock)
             if refused is not None:
-                return self._answer(req, sock, *refused)
+                return self._answer(req, sock, addr, *refused)
             queued = not self.app_slots.free or bool(self.app_slots.waiting)
             try:
                 with self.app_slots:
@@ -153,7 +153,7 @@ class Worker(GeventWorker):  # type: ignore[misc]
                         raise StopIteration()
                     return super().handle_request(listener_name, req, sock, addr)
             except SlotWaitTimeout:
-                return self._answer(req, sock, 503, "Service Unavailable", retry=True)
+                return self._answer(req, sock, addr, 503, "Service Unavailable", retry=True)
         finally:
             self.in_flight.discard(req)
             self.large_bodies.give(getattr(req, "reserved", 0))
@@ -203,12 +203,14 @@ class Worker(GeventWorker):  # type: ignore[misc]
         req.body = Body(io.BytesIO(body))
         return None
 
-    def _answer(self, req: Any, sock: Any, status: int, reason: str, retry: bool = False) -> None:
+    def _answer(
+        self, req: Any, sock: Any, addr: Any, status: int, reason: str, retry: bool = False
+    ) -> None:
         """Answer without the app (JSON, like its errors), log it, and close the connection."""
         headers = [("Retry-After", "1")] if retry else []
         sent = write_json_error(sock, status, reason, "", headers)
         response = SimpleNamespace(status=f"{status} {reason}", sent=sent)
-        self.log.access(response, req, request_environ(req, sock), None)
+        self.log.access(response, req, request_environ(req, addr), None)
         raise StopIteration()  # gunicorn's way to end the connection (base_async.handle)
 
     def _restart_if_too_big(self) -> None:
@@ -345,16 +347,15 @@ def client_left(sock: Any) -> bool:
         sock.settimeout(None)
 
 
-def request_environ(req: Any, sock: Any) -> dict[str, Any]:
+def request_environ(req: Any, addr: Any) -> dict[str, Any]:
     """The WSGI environ fields the access log reads, for a request the app never saw."""
-    peer = sock.getpeername() if sock.fileno() != -1 else ("", 0)
     return {
         "REQUEST_METHOD": req.method,
         "RAW_URI": req.uri,
         "SERVER_PROTOCOL": "HTTP/{}.{}".format(*req.version),
         "PATH_INFO": req.path,
         "QUERY_STRING": req.query,
-        "REMOTE_ADDR": peer[0],
+        "REMOTE_ADDR": addr[0] if isinstance(addr, tuple) else str(addr),
         "HTTP_USER_AGENT": next((v for k, v in req.headers if k == "USER-AGENT"), None),
     }
 

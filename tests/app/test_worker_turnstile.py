@@ -4,7 +4,7 @@ greenlet that asks at the moment a slot frees, and no slot lost when a waiter is
 import gevent
 import gevent.event
 
-from backend_api.worker import Turnstile
+from backend_api.worker import SlotWaitTimeout, Turnstile
 
 
 def test_a_freed_slot_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
@@ -66,3 +66,29 @@ def test_a_waiter_killed_in_the_queue_loses_no_slot() -> None:
     # When the holder leaves, then the slot is free again, not handed to the dead waiter
     turnstile.__exit__()
     assert (turnstile.free, len(turnstile.waiting)) == (1, 0)
+
+
+def test_a_waiter_gives_up_after_its_wait_and_loses_no_slot() -> None:
+    # Given one slot, held, and a turnstile whose waiters wait 0.05 s at most
+    turnstile = Turnstile(1, wait_seconds=0.05)
+    turnstile.__enter__()
+    # When another greenlet asks, then it is refused once the wait is over
+    waiter = gevent.spawn(turnstile.__enter__)
+    waiter.join(timeout=5)
+    assert isinstance(waiter.exception, SlotWaitTimeout)
+    # And the slot is free again once its holder leaves
+    turnstile.__exit__()
+    assert (turnstile.free, len(turnstile.waiting)) == (1, 0)
+
+
+def test_stuck_only_while_every_slot_is_held_with_none_moving() -> None:
+    turnstile = Turnstile(2, stuck_seconds=0.05)
+    turnstile.__enter__()
+    gevent.sleep(0.1)
+    assert not turnstile.stuck()  # a slot is free
+    turnstile.__enter__()
+    assert not turnstile.stuck()  # the last slot was just taken
+    gevent.sleep(0.1)
+    assert turnstile.stuck()
+    turnstile.__exit__()
+    assert not turnstile.stuck()
