@@ -105,7 +105,7 @@ def job(backend: FlaskBackend) -> dict[str, Any] | None:
     """The migration Job: the app's pod, running the migration command once.
 
     Its name ends in a hash of everything it runs, so a new release gets a new Job and the
-    same manifests applied again find the finished one (README: "Database and migrations").
+    same manifests applied again find the finished one (docs/migrations.md).
     """
     if backend.migrations is None:
         return None

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Metrics:
     """Prometheus metrics on a port of their own, true under gunicorn (sums over every worker,
-    never reset by a worker restart; README: "Metrics").
+    never reset by a worker restart; docs/metrics.md).
 
     The container gets a ``metrics`` port and a memory-backed emptyDir for the workers' metric
     files; the Service gets a ``metrics`` port; the NetworkPolicy admits ``scrape_namespaces``
