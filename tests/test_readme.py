@@ -100,7 +100,7 @@ def test_python_block_runs_and_writes_valid_kubernetes(
 
 
 def test_reference_section_matches_the_generator():
-    # Refresh with: .venv/bin/python scripts/gen_reference.py --write
+    # Refresh with: python scripts/gen_reference.py --write (in the activated venv)
     assert gen_reference.section(DOCUMENTS["docs/reference.md"]) == gen_reference.generate()
 
 
