@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -270,7 +268,7 @@ def test_cdk8s_cli_synth_is_byte_identical_to_python_main_without_a_secret_key(t
         pytest.skip("cdk8s-cli comes from the npm registry, which cannot be reached from here")
     work = tmp_path / "project"
     work.mkdir()
-    for name in ("main.py", "cdk8s.yaml"):  # main.py needs the package, not imports/
+    for name in ("main.py", "tier_settings.py", "cdk8s.yaml"):  # the package, not imports/
         shutil.copy(ROOT / name, work / name)
     (work / ".venv").symlink_to(ROOT / ".venv")
     # No SECRET_KEY: the first synth (the CLI's) keeps one in .env, the second reads it.
@@ -448,30 +446,6 @@ def test_a_bad_setting_writes_no_dotenv(run_main, tmp_path):
 
     assert code == 2
     assert list(tmp_path.iterdir()) == []
-
-
-def test_first_synths_running_at_once_agree_on_one_key(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    start = threading.Barrier(8)
-    keys: list[str] = []
-
-    def first_synth() -> None:
-        start.wait()
-        key, one_off = main.keep_secret_key(".env", secrets.token_urlsafe(48))
-        assert one_off is None
-        keys.append(key)
-
-    threads = [threading.Thread(target=first_synth) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert len(keys) == 8
-    assert len(set(keys)) == 1
-    assert (tmp_path / ".env").read_text() == f"SECRET_KEY={keys[0]}\n"
-    assert capsys.readouterr().err.count("created .env") == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
 
 
 @pytest.mark.skipif(

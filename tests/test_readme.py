@@ -99,6 +99,47 @@ def test_python_block_runs_and_writes_valid_kubernetes(
     validate_strict(documents, NATIVE_SIDECARS_K8S_VERSION if "sidecars=" in block else K8S_VERSION)
 
 
+# The chart of "Use it in your own chart", as a file of its own (its errors name the script).
+OWN_CHART = re.search(
+    r"^## Use it in your own chart\n.*?^```python\n(.*?)^```", README, flags=re.DOTALL | re.M
+).group(1)  # type: ignore[union-attr]
+
+
+def run_own_chart(folder: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    (folder / "chart.py").write_text(OWN_CHART, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "chart.py"],
+        cwd=folder,
+        env={k: v for k, v in clean_env(**env).items() if k != "SECRET_KEY"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_own_chart_without_secret_key_keeps_one_in_dotenv_and_says_so_in_one_line(tmp_path):
+    result = run_own_chart(tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "chart.py: created .env with a new SECRET_KEY (mode 0600); later synths reuse it "
+        "(rotate it: README, Secrets). Keep .env out of version control."
+    ]
+    assert (tmp_path / "dist" / "backend.k8s.yaml").exists()
+
+
+def test_own_chart_refused_output_folder_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "notes.txt").write_text("not ours")
+
+    result = run_own_chart(tmp_path, SECRET_KEY=FAKE_SECRETS["SECRET_KEY"])
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("chart.py: error: ")
+    assert (tmp_path / "dist" / "notes.txt").read_text() == "not ours"
+
+
 def test_reference_section_matches_the_generator():
     # Refresh with: python scripts/gen_reference.py --write (in the activated venv)
     assert gen_reference.section(DOCUMENTS["docs/reference.md"]) == gen_reference.generate()

@@ -17,11 +17,12 @@ from flask_backend.contract import (
     SECRETS_DIR,
     TMP_DIR,
 )
+from flask_backend.envfile import SettingError, secret_key
 from flask_backend.migrations import Migrations
 from flask_backend.monitoring import Metrics
 from flask_backend.namespace import RestrictedNamespace
 from flask_backend.network_policy import EgressRule, NetworkPolicyOptions
-from flask_backend.output import OutputError, write_app
+from flask_backend.output import OutputError, write_app, write_app_or_exit
 from flask_backend.pod import (
     ExtraContainer,
     Probes,
@@ -57,6 +58,9 @@ __all__ = [
     "Resources",
     "RestrictedNamespace",
     "Scheduling",
+    "SettingError",
     "Shutdown",
+    "secret_key",
     "write_app",
+    "write_app_or_exit",
 ]

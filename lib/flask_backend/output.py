@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -313,3 +314,23 @@ def _stop_at(step: str) -> None:
         # then runs the handler here only at its next check, which without a pause could come
         # after the files moved (seen once under load). The pause lets it land at this step.
         time.sleep(0.5)
+
+
+def write_app_or_exit(
+    make_app: Callable[[str], cdk8s.App], outdir: Path | str | None = None
+) -> tuple[cdk8s.App, list[Path]]:
+    """write_app for a chart's script: a bad input is one line on stderr and exit status 2.
+
+    `outdir` defaults to $CDK8S_OUTDIR (what `cdk8s synth` sets), else "dist". A ValueError or
+    TypeError from the constructs (a bad prop, a missing or refused SECRET_KEY: see
+    flask_backend.secret_key) and an OutputError (a refused or unwritable folder) print
+    `<script>: error: <message>` and exit 2, without a traceback; nothing is written then.
+    """
+    from flask_backend.envfile import program_name
+
+    target = Path(outdir or os.environ.get("CDK8S_OUTDIR") or "dist")
+    try:
+        return write_app(make_app, target)
+    except (ValueError, TypeError, OutputError) as error:
+        print(f"{program_name()}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,86 @@
+"""flask_backend.envfile: SECRET_KEY from the environment or a .env file, kept safely, as
+main.py and any chart use it (flask_backend.secret_key). Each test runs in its own folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from flask_backend import SettingError, secret_key
+from flask_backend.envfile import keep_secret_key
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+def test_secret_key_from_the_environment_writes_nothing(tmp_path: Path) -> None:
+    assert secret_key(environ={"SECRET_KEY": "k" * 48}) == "k" * 48
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_one_the_first_call_keeps_a_new_key_in_a_private_dotenv_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = secret_key(environ={}, program="chart.py")
+    second = secret_key(environ={})
+
+    assert first == second
+    assert len(first) >= 48
+    assert (tmp_path / ".env").read_text() == f"SECRET_KEY={first}\n"
+    assert stat.S_IMODE(os.stat(tmp_path / ".env").st_mode) == 0o600
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("chart.py: created .env with a new SECRET_KEY (mode 0600)")
+    assert first not in line
+
+
+def test_a_dotenv_anyone_may_write_is_refused_naming_it(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SECRET_KEY=planted-by-someone-else-not-a-real-key\n")
+    os.chmod(tmp_path / ".env", 0o666)  # noqa: S103 - the mistake under test
+
+    with pytest.raises(SettingError) as raised:
+        secret_key(environ={})
+
+    assert str(raised.value) == (
+        "refusing to read '.env': anyone may write to it (mode 0666); name it with "
+        "--env-file .env if you trust it"
+    )
+    assert "planted" not in str(raised.value)
+
+
+def test_a_key_in_dotenv_is_reused(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OTHER=1\nSECRET_KEY=kept-key-for-tests-not-a-real-one-000\n")
+    os.chmod(tmp_path / ".env", 0o600)
+
+    assert secret_key(environ={}) == "kept-key-for-tests-not-a-real-one-000"
+
+
+def test_first_synths_running_at_once_agree_on_one_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = threading.Barrier(8)
+    keys: list[str] = []
+
+    def first_synth() -> None:
+        start.wait()
+        key, one_off = keep_secret_key(".env", secrets.token_urlsafe(48))
+        assert one_off is None
+        keys.append(key)
+
+    threads = [threading.Thread(target=first_synth) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(keys) == 8
+    assert len(set(keys)) == 1
+    assert (tmp_path / ".env").read_text() == f"SECRET_KEY={keys[0]}\n"
+    assert capsys.readouterr().err.count("created .env") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
