@@ -13,7 +13,7 @@ PIP := python -m pip --quiet
 WITH_NODE := PATH="$(CURDIR)/$(BIN):$$PATH"
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: synth test lint bench lock imports clean control-plane images
+.PHONY: synth test lint bench lock imports clean control-plane images linters
 
 synth: $(STAMP)
 	$(WITH_NODE) $(BIN)/python main.py
@@ -21,7 +21,7 @@ synth: $(STAMP)
 # pytest runs one worker per core (pytest-xdist; at most 4), each taking whole files, so a
 # module's fixtures (a venv install, the control plane, PostgreSQL) start once per worker. Most
 # tests wait on servers and subprocesses: on 2 cores 2 workers took 170 s, one 336 s, 3 162 s.
-test: $(STAMP) $(CHECKOV_STAMP) control-plane images lint
+test: $(STAMP) $(CHECKOV_STAMP) control-plane images linters lint
 	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(WITH_NODE) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
@@ -38,6 +38,12 @@ control-plane:
 # stand-ins for their Debian-based bases, cached in ~/.cache/flask-backend (a no-op once built).
 images:
 	@scripts/build-images >/dev/null
+
+# kube-score and kubectl-validate, which tests/test_peer_linters.py runs on every output, built
+# from the Go modules pinned in tools/kube-score and tools/kubectl-validate, with the schemas of
+# each supported Kubernetes minor (tools/kubernetes.toml), into .cache/linters/ (a no-op once built).
+linters:
+	@PYTHON=$(PYTHON) scripts/build-linters >/dev/null
 
 bench: $(STAMP) control-plane
 	$(WITH_NODE) $(BIN)/python bench/run.py

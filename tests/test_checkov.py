@@ -1,9 +1,8 @@
 """checkov, the scanner users run on manifests, finds nothing to flag in a FlaskBackend.
 
 checkov lives in its own venv (.venv-checkov, installed by `make test`; it pins packages pytest
-cannot use). It runs once per session, offline, on a directory holding synthesized backends with
-digest-pinned images in namespace `backend`: the defaults with secrets, and the variant with an
-existing Secret, autoscaling and restricted egress. Settings are in .checkov.yaml.
+cannot use). It runs once per session, offline, on a directory holding the synthesized backends
+of tests/scanned.py. Settings are in .checkov.yaml.
 """
 
 from __future__ import annotations
@@ -16,26 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from flask_backend import (
-    Autoscaling,
-    EgressRule,
-    EnvFrom,
-    ExtraContainer,
-    FlaskBackend,
-    GatewayRef,
-    HttpRoute,
-    Ingress,
-    Migrations,
-    NetworkPolicyOptions,
-    Resources,
-)
-from tests.support import FAKE_SECRETS, ROOT, synth
+from tests.scanned import write_backends
+from tests.support import ROOT
 
 # Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()
-IMAGE = "registry.example.com/team/api@sha256:" + "4f2d3c8a9b1e7f60" * 4
 
 
 def offline_env() -> dict[str, str]:
@@ -48,47 +33,10 @@ def offline_env() -> dict[str, str]:
 def write_manifests(directory: Path) -> int:
     """Write the scanned backends, one file each; return how many resources checkov should see:
     every object, plus the pod template of each Deployment and Job, which it also scans as a Pod."""
-    scenarios = {
-        "api": lambda chart: FlaskBackend(
-            chart, "api", image=IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
-        ),
-        "worker": lambda chart: FlaskBackend(
-            chart,
-            "worker",
-            image=IMAGE,
-            existing_secret="worker-credentials",
-            autoscaling=Autoscaling(),
-            network_policy=NetworkPolicyOptions(
-                ingress_namespaces=("frontend",),
-                egress=(EgressRule(namespace="database", ports=(5432,)),),
-            ),
-        ),
-        # Issue 13's options: routing, no CPU limit (the one opt-out: checkov's CPU-limit check
-        # is skipped on this Deployment, with its reason), envFrom, an init container and a
-        # native sidecar, a priority class and a ServiceAccount managed elsewhere.
-        "platform": lambda chart: FlaskBackend(
-            chart,
-            "platform",
-            image=IMAGE,
-            secrets=FAKE_SECRETS,
-            resources=Resources(cpu_limit_millicores=None),
-            network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
-            ingress=Ingress(host="api.example.com", tls_secret="api-tls", class_name="nginx"),
-            http_route=HttpRoute(parent_refs=(GatewayRef("public", namespace="gateways"),)),
-            env_from=(EnvFrom(config_map="platform-settings"),),
-            init_containers=(ExtraContainer("warm", IMAGE, command=("true",)),),
-            sidecars=(ExtraContainer("proxy", IMAGE),),
-            priority_class_name="business-critical",
-            service_account="platform-identity",
-            migrations=Migrations(),
-        ),
-    }
-    count = 0
-    for name, build in scenarios.items():
-        documents = synth(build, namespace="backend")
-        (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-        count += len(documents) + sum(d["kind"] in ("Deployment", "Job") for d in documents)
-    return count
+    return sum(
+        len(documents) + sum(d["kind"] in ("Deployment", "Job") for d in documents)
+        for documents in write_backends(directory).values()
+    )
 
 
 @pytest.fixture(scope="module")

@@ -152,3 +152,69 @@ def test_an_example_given_a_refused_outdir_says_so_in_one_line(tmp_path: Path):
         f"two_backends.py: error: refusing to write into {str(tmp_path)!r}: it is the working "
         "directory; choose a new or empty directory (CDK8S_OUTDIR)\n"
     )
+
+
+def test_three_tier_frontend_admits_only_the_edge_and_reaches_only_dns_and_the_backend(
+    run_example,
+):
+    objects = run_example("three_tier")
+
+    spec = objects["NetworkPolicy", "web", "frontend"]["spec"]
+    backend_pods = objects["Deployment", "api", "backend"]["spec"]["selector"]["matchLabels"]
+    assert spec["podSelector"] == objects["Deployment", "web", "frontend"]["spec"]["selector"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                    }
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 8080}],
+        }
+    ]
+    dns, backend = spec["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert backend == {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "backend"}},
+                "podSelector": {"matchLabels": backend_pods},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 8000}],
+    }
+
+
+def test_three_tier_frontend_survives_drains_and_rollouts_like_the_backend(run_example):
+    objects = run_example("three_tier")
+
+    deployment = objects["Deployment", "web", "frontend"]
+    budget = objects["PodDisruptionBudget", "web", "frontend"]["spec"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert budget == {
+        "maxUnavailable": 1,
+        "selector": deployment["spec"]["selector"],
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    ]
+    assert pod["affinity"]["podAntiAffinity"]
+
+
+def test_three_tier_frontend_bounds_its_disk_and_probes_liveness_apart_from_readiness(
+    run_example,
+):
+    objects = run_example("three_tier")
+
+    (nginx,) = objects["Deployment", "web", "frontend"]["spec"]["template"]["spec"]["containers"]
+    assert nginx["resources"]["requests"]["ephemeral-storage"] == "1Gi"
+    assert nginx["resources"]["limits"]["ephemeral-storage"] == "1Gi"
+    assert nginx["livenessProbe"] != nginx["readinessProbe"]
+    assert "tcpSocket" in nginx["livenessProbe"]
+    assert nginx["readinessProbe"]["httpGet"]["path"] == "/"

@@ -1,0 +1,295 @@
+"""The Kubernetes community's own manifest checkers find nothing in any output we synthesize.
+
+- kube-score (github.com/zegl/kube-score) grades objects against production practice; its
+  checks that do not fit are ignored with a reason each in .kube-score.yaml.
+- kubectl-validate (sigs.k8s.io/kubectl-validate) validates each object as the API server
+  would, strictly (unknown and duplicate fields, types, the schemas' CEL rules), against the
+  schemas of one Kubernetes version: here, of every minor the project supports
+  (tools/kubernetes.toml), custom resources against their pinned CRDs (tools/crds).
+
+Both are built from their pinned Go modules by `make linters` (scripts/build-linters, run by
+`make test`). They judge every output: dist/ as `python main.py` writes it, the output of each
+script in examples/, and the backends of tests/scanned.py (every option).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.scanned import write_backends
+from tests.support import FAKE_SECRETS, ROOT, clean_env, crd_dir
+from tests.test_examples import EXAMPLES, run_example_script
+
+with (ROOT / "tools" / "kubernetes.toml").open("rb") as stream:
+    KUBERNETES = tomllib.load(stream)
+with (ROOT / ".kube-score.yaml").open(encoding="utf-8") as stream:
+    KUBE_SCORE = yaml.safe_load(stream)
+OUTPUTS = ("dist", *(p.stem for p in EXAMPLES), "backends")
+# The kinds kube-score grades (it passes over Namespaces, ConfigMaps, Secrets, ServiceAccounts
+# and custom resources).
+SCORED_KINDS = {
+    "Deployment",
+    "Job",
+    "Service",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+}
+
+
+def minor_versions() -> list[str]:
+    """Every minor version from tools/kubernetes.toml's oldest to its newest."""
+    (major, oldest), (_, newest) = (
+        map(int, KUBERNETES[end].split(".")) for end in ("oldest", "newest")
+    )
+    return [f"{major}.{minor}" for minor in range(oldest, newest + 1)]
+
+
+@pytest.fixture(scope="module")
+def linters() -> Path:
+    """The folder `make linters` built (bin/, schemas/<minor>/)."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "build-linters"), "--where"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        message = "kube-score and kubectl-validate are not built: run `make linters`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each output in a folder of its own, by name (OUTPUTS)."""
+    root = tmp_path_factory.mktemp("outputs")
+    folders = {name: root / name for name in OUTPUTS}
+    main = subprocess.run(
+        [sys.executable, str(ROOT / "main.py")],
+        cwd=root,
+        env=clean_env(**FAKE_SECRETS, CDK8S_OUTDIR=str(folders["dist"])),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert main.returncode == 0, main.stderr
+    for example in EXAMPLES:
+        result = run_example_script(example.stem, folders[example.stem])
+        assert result.returncode == 0, result.stderr
+    folders["backends"].mkdir()
+    write_backends(folders["backends"])
+    return folders
+
+
+def manifests(folder: Path) -> list[str]:
+    found = sorted(str(p) for p in folder.glob("*.yaml"))
+    assert found, f"no manifests in {folder}"
+    return found
+
+
+# --- kube-score ------------------------------------------------------------------------------
+
+
+def kube_score(linters: Path, folder: Path, *, ignore: bool = True) -> list[dict[str, Any]]:
+    """kube-score's JSON report on every manifest of folder, read together (some checks match
+    objects to each other: a Service to its pods, a PodDisruptionBudget to its Deployment),
+    ignoring the checks .kube-score.yaml lists unless told not to."""
+    ignored = [f"--ignore-test={check}" for check in KUBE_SCORE["ignore"] if ignore]
+    result = subprocess.run(
+        [
+            str(linters / "bin" / "kube-score"),
+            "score",
+            "--output-format=json",
+            f"--kubernetes-version=v{KUBERNETES['oldest']}",
+            *ignored,
+            *manifests(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # Exit code 1 means critical findings, which the tests report in detail; others a crash.
+    assert result.returncode in (0, 1), f"kube-score failed:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout)
+
+
+def findings(report: list[dict[str, Any]]) -> list[str]:
+    """Every check below full marks (warnings too), one readable line each."""
+    return [
+        f"{item['object_name']}: {check['check']['id']} "
+        f"(grade {check['grade']}): "
+        + "; ".join(f"{c['path']} {c['summary']}".strip() for c in check["comments"] or ())
+        for item in report
+        for check in item["checks"]
+        if not check["skipped"] and check["grade"] < 10
+    ]
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_kube_score_flags_nothing(linters: Path, outputs: dict[str, Path], output: str) -> None:
+    report = kube_score(linters, outputs[output])
+
+    flagged = findings(report)
+
+    assert flagged == [], f"kube-score flagged {len(flagged)} checks:\n" + "\n".join(flagged)
+
+
+def test_kube_score_graded_every_object(linters: Path, outputs: dict[str, Path]) -> None:
+    # Guards the test above: no findings must not mean no objects or no checks.
+    for output in OUTPUTS:
+        expected = {
+            f"{d['kind']}/{d['apiVersion']}/{d['metadata'].get('namespace', '')}/"
+            f"{d['metadata']['name']}"
+            for file in manifests(outputs[output])
+            for d in yaml.safe_load_all(Path(file).read_text(encoding="utf-8"))
+            if d and d["kind"] in SCORED_KINDS
+        }
+
+        report = kube_score(linters, outputs[output])
+
+        assert {item["object_name"] for item in report} == expected, output
+        assert sum(not c["skipped"] for item in report for c in item["checks"]) >= 5 * len(report)
+
+
+def test_each_ignored_kube_score_check_is_still_needed(
+    linters: Path, outputs: dict[str, Path]
+) -> None:
+    flagged = {
+        check["check"]["id"]
+        for output in OUTPUTS
+        for item in kube_score(linters, outputs[output], ignore=False)
+        for check in item["checks"]
+        if not check["skipped"] and check["grade"] < 10
+    }
+
+    assert set(KUBE_SCORE["ignore"]) <= flagged, "no longer flagged: remove from .kube-score.yaml"
+
+
+def test_each_ignored_kube_score_check_exists_and_has_a_reason(linters: Path) -> None:
+    listed = subprocess.run(
+        [str(linters / "bin" / "kube-score"), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    checks = {line.split(",")[0] for line in listed.splitlines()}
+
+    for check, reason in KUBE_SCORE["ignore"].items():
+        assert check in checks, check
+        assert isinstance(reason, str), check
+        assert len(reason.split()) >= 5, check
+
+
+# --- kubectl-validate, for every supported minor version -------------------------------------
+
+
+def kubectl_validate(linters: Path, folder: Path, minor: str) -> dict[str, list[dict]]:
+    """kubectl-validate's JSON report (file -> one status per object) against minor's schemas:
+    the ones it embeds, or the release's own documents (tools/kubernetes.toml)."""
+    if minor in KUBERNETES["kubectl-validate"]["embedded"]:
+        schemas = ["--version", minor]
+    else:
+        schemas = ["--version", "", "--local-schemas", str(linters / "schemas" / minor)]
+    # No kubeconfig: else it would ask whichever cluster that names for its schemas.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    env |= {"KUBECONFIG": str(folder / "no-kubeconfig"), "HOME": str(folder)}
+    result = subprocess.run(
+        [
+            str(linters / "bin" / "kubectl-validate"),
+            *manifests(folder),
+            "--output=json",
+            f"--local-crds={crd_dir()}",
+            *schemas,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    # Exit code 1 means invalid objects, which the tests report in detail; others a crash.
+    assert result.returncode in (0, 1), f"kubectl-validate failed:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("minor", minor_versions())
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_output_is_valid_on_every_supported_kubernetes(
+    linters: Path, outputs: dict[str, Path], output: str, minor: str
+) -> None:
+    report = kubectl_validate(linters, outputs[output], minor)
+
+    invalid = [
+        f"{Path(file).name}: {status.get('message')} {status.get('details', '')}"
+        for file, statuses in report.items()
+        for status in statuses
+        if status["status"] != "Success"
+    ]
+
+    assert invalid == [], "\n".join(invalid)
+    assert sum(len(statuses) for statuses in report.values()) >= 5
+
+
+def test_kubectl_validate_has_schemas_for_every_supported_minor(linters: Path) -> None:
+    sources = KUBERNETES["kubectl-validate"]
+    embedded, fetched = set(sources["embedded"]), set(sources["kubernetes-module"])
+
+    assert embedded | fetched == set(minor_versions())
+    assert not embedded & fetched
+    for minor in fetched:
+        assert (linters / "schemas" / minor / "apis" / "apps" / "v1.json").is_file(), minor
+
+
+def test_kubectl_validate_refuses_an_unknown_field(linters: Path, tmp_path: Path) -> None:
+    # Guards the tests above: strict means strict, on an embedded and a fetched schema alike.
+    (tmp_path / "typo.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "typo"},
+                "data": {"a": "b"},
+                "datta": {"a": "b"},
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    for minor in (KUBERNETES["oldest"], KUBERNETES["newest"]):
+        report = kubectl_validate(linters, tmp_path, minor)
+
+        ((status,),) = report.values()
+        assert status["status"] == "Failure", minor
+        assert "datta" in json.dumps(status), minor
+
+
+def test_the_newest_supported_minor_is_the_control_plane_the_tests_run() -> None:
+    go_mod = (ROOT / "tools" / "controlplane" / "go.mod").read_text(encoding="utf-8")
+    (version,) = re.findall(r"^\s*k8s\.io/kubernetes (v1\.\d+\.\d+)$", go_mod, re.MULTILINE)
+
+    assert version.removeprefix("v").rpartition(".")[0] == KUBERNETES["newest"]
+    assert KUBERNETES["kubectl-validate"]["kubernetes-module"][KUBERNETES["newest"]] == version
+
+
+def test_the_readme_states_the_supported_range() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+
+    assert f"Supported: **Kubernetes {KUBERNETES['oldest']} to {KUBERNETES['newest']}**" in readme
