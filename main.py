@@ -59,6 +59,7 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         Autoscaling,
         FlaskBackend,
         Ingress,
+        Metrics,
         Migrations,
         Resources,
         RestrictedNamespace,
@@ -84,6 +85,7 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         existing_secret=tier.existing_secret,
         # The app image's migration command, once per release; pods wait until it is done.
         migrations=Migrations() if tier.migrations else None,
+        metrics=Metrics(),  # the app image serves them (app/backend_api/metrics.py)
         resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
         ingress=Ingress(host=tier.ingress_host, tls_secret=tier.tls_secret)
         if tier.ingress_host

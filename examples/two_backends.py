@@ -21,6 +21,7 @@ import cdk8s
 from flask_backend import (
     Autoscaling,
     FlaskBackend,
+    Metrics,
     NetworkPolicyOptions,
     OutputError,
     RestrictedNamespace,
@@ -46,6 +47,7 @@ def build(app: cdk8s.App) -> cdk8s.Chart:
         config={"LOG_LEVEL": "info", "RATE_LIMIT": "100/minute"},
         secrets={"SECRET_KEY": secret_key("public")},
         autoscaling=Autoscaling(min_replicas=2, max_replicas=10),
+        metrics=Metrics(),  # this repository's app image serves them
         part_of="shop",
     )
     FlaskBackend(
@@ -56,6 +58,7 @@ def build(app: cdk8s.App) -> cdk8s.Chart:
         config={"LOG_LEVEL": "debug", "ADMIN_ENABLED": "true"},
         secrets={"SECRET_KEY": secret_key("admin")},
         network_policy=NetworkPolicyOptions(ingress_namespaces=("ops",)),
+        metrics=Metrics(),
         part_of="shop",
     )
     return chart

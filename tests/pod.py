@@ -254,13 +254,16 @@ def start_pod(
     kind: str = "Deployment",
     container_name: str | None = None,
     port: int | None = None,
+    image: Image | None = None,
+    app_dir: Path = ROOT / "app",
 ) -> PodProcess:
     """Start a container of the Deployment's (or the Job's) pod the way the kubelet would,
     inside bubblewrap: by default the pod's only container; ``container_name`` picks another,
     an init container included. ``port`` moves a serving container to another port (PORT and
     the port the test reaches): pods sharing this machine's loopback cannot all have 8000,
-    where in a cluster each has an IP of its own."""
-    image = Image.from_dockerfile()
+    where in a cluster each has an IP of its own. ``image`` and ``app_dir`` (its files, at its
+    workdir) run another image than app/Dockerfile's."""
+    image = image or Image.from_dockerfile()
     pod = by_kind(documents, kind)["spec"]["template"]["spec"]
     if container_name is None:
         (container,) = pod["containers"]
@@ -310,7 +313,7 @@ def start_pod(
     args += ["--proc", "/proc", "--dev", "/dev"]
     # The image's files are bound after the pod's volumes: a checkout under /tmp must not be
     # hidden by the pod's empty /tmp.
-    image_mounts = [*_system_mounts(), *ro_bind(str(ROOT / "app"), image.workdir)]
+    image_mounts = [*_system_mounts(), *ro_bind(str(app_dir), image.workdir)]
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     for mount in container.get("volumeMounts", []):
         volume = volumes[mount["name"]]

@@ -14,7 +14,7 @@ import pytest
 import flask_backend
 from backend_api import config as app_config
 from backend_api import create_app
-from flask_backend import FlaskBackend, Probes, Shutdown
+from flask_backend import FlaskBackend, Metrics, Probes, Shutdown
 from tests.pod import Image
 from tests.support import FAKE_SECRETS, ROOT, container, pod_spec, synth
 
@@ -22,7 +22,9 @@ from tests.support import FAKE_SECRETS, ROOT, container, pod_spec, synth
 @pytest.fixture(scope="module")
 def documents() -> list[dict[str, Any]]:
     return synth(
-        lambda chart: FlaskBackend(chart, "api", image="repo/api:1.0", secrets=FAKE_SECRETS)
+        lambda chart: FlaskBackend(
+            chart, "api", image="repo/api:1.0", secrets=FAKE_SECRETS, metrics=Metrics()
+        )
     )
 
 

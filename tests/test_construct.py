@@ -29,6 +29,7 @@ from flask_backend import (
     Autoscaling,
     EgressRule,
     FlaskBackend,
+    Metrics,
     Migrations,
     NetworkPolicyOptions,
     Probes,
@@ -329,8 +330,8 @@ def test_pod_shares_no_host_namespace_and_binds_no_host_port() -> None:
 
 
 def test_root_filesystem_is_read_only_and_only_memory_emptydirs_are_writable() -> None:
-    # Given a default backend with secrets (a secret volume and the /tmp emptyDir)
-    documents = manifests(secrets=FAKE_SECRETS)
+    # Given a backend with secrets and metrics (a secret volume, the /tmp and metrics emptyDirs)
+    documents = manifests(secrets=FAKE_SECRETS, metrics=Metrics())
     volumes = volumes_by_name(documents)
 
     # When the mounts not marked read-only are collected
@@ -456,7 +457,7 @@ def test_existing_secret_emits_no_secret_and_mounts_the_named_one() -> None:
 
 
 def test_no_secret_means_no_secret_volume() -> None:
-    built, documents = backend()
+    built, documents = backend(metrics=Metrics())
 
     assert "Secret" not in kinds(documents)
     assert set(volumes_by_name(documents)) == {"tmp", "metrics"}
@@ -627,8 +628,8 @@ def test_spreading_can_be_turned_off() -> None:
 
 
 def test_startup_readiness_and_liveness_probe_distinct_paths_on_the_app_port() -> None:
-    # Given a default backend
-    app = container(manifests())
+    # Given a default backend, with metrics (their port is listed too)
+    app = container(manifests(metrics=Metrics()))
     probes = Probes()
 
     # When the three probes are read
@@ -646,6 +647,33 @@ def test_startup_readiness_and_liveness_probe_distinct_paths_on_the_app_port() -
         {"containerPort": DEFAULT_PORT, "name": "http"},
         {"containerPort": 9102, "name": "metrics"},
     ]
+
+
+def test_one_health_path_may_serve_all_three_probes() -> None:
+    # Given an image with a single health endpoint
+    app = container(manifests(probes=Probes.one_path("/healthz")))
+
+    # When the three probes are read
+    paths = [
+        app[f"{kind}Probe"]["httpGet"]["path"] for kind in ("startup", "readiness", "liveness")
+    ]
+
+    # Then each asks /healthz, with its own timing
+    assert paths == ["/healthz"] * 3
+    assert app["startupProbe"]["periodSeconds"] == 2
+    assert app["livenessProbe"]["periodSeconds"] == Probes().period_seconds
+
+
+def test_metrics_are_off_unless_asked_for() -> None:
+    # Given a backend with default props (the image may not serve metrics)
+    documents = manifests()
+
+    # Then nothing names a metrics port, volume or variable
+    assert [p["name"] for p in container(documents)["ports"]] == ["http"]
+    assert set(volumes_by_name(documents)) == {"tmp"}
+    assert not {"METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"} & set(env_of(documents))
+    assert [p["name"] for p in by_kind(documents, "Service")["spec"]["ports"]] == ["http"]
+    assert len(by_kind(documents, "NetworkPolicy")["spec"]["ingress"]) == 1
 
 
 def test_startup_probe_gives_a_slow_boot_its_threshold() -> None:
@@ -710,7 +738,7 @@ def test_cpu_limit_reaches_the_app_through_the_downward_api() -> None:
 
 
 def test_service_is_cluster_ip_with_a_port_named_http_targeting_the_pod_port_by_name() -> None:
-    service = by_kind(manifests(), "Service")
+    service = by_kind(manifests(metrics=Metrics()), "Service")
 
     assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["ports"] == [
@@ -794,7 +822,7 @@ def test_network_policy_admits_only_the_http_port_from_anywhere_and_leaves_egres
 
 
 def test_network_policy_admits_the_monitoring_namespace_to_the_metrics_port_only() -> None:
-    policy = by_kind(manifests(), "NetworkPolicy")
+    policy = by_kind(manifests(metrics=Metrics()), "NetworkPolicy")
 
     assert policy["spec"]["ingress"] == [
         {"ports": [{"protocol": "TCP", "port": "http"}]},

@@ -526,16 +526,6 @@ def test_autoscaling_bounds_must_make_sense(autoscaling: Autoscaling, expected: 
     ("probes", "expected"),
     [
         (
-            Probes(liveness_path="/readyz"),
-            "probes paths must be distinct (scanners flag shared endpoints), "
-            "got ('/startupz', '/readyz', '/readyz')",
-        ),
-        (
-            Probes(startup_path="/healthz", readiness_path="/healthz", liveness_path="/healthz"),
-            "probes paths must be distinct (scanners flag shared endpoints), "
-            "got ('/healthz', '/healthz', '/healthz')",
-        ),
-        (
             Probes(readiness_path="readyz"),
             "probes.readiness_path must be an absolute URL path (letters, digits and "
             "-._~!$&'()*+,;=:@/%?), got 'readyz'",
@@ -548,7 +538,7 @@ def test_autoscaling_bounds_must_make_sense(autoscaling: Autoscaling, expected: 
         (Probes(period_seconds=0), "probes.period_seconds must be between 1 and 3600, got 0"),
     ],
 )
-def test_probes_must_be_distinct_absolute_paths(probes: Probes, expected: str) -> None:
+def test_probes_must_be_absolute_paths(probes: Probes, expected: str) -> None:
     assert rejected(ValueError, probes=probes) == expected
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flask_backend import FlaskBackend, Migrations
+from flask_backend import FlaskBackend, Metrics, Migrations
 from tests.support import FAKE_SECRETS, by_kind, container, pod_spec, synth, validate_strict
 
 METRICS_ENV = {"METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"}
@@ -66,7 +66,7 @@ def test_the_job_has_the_app_containers_config_secrets_hardening_and_resources()
 
 
 def test_migrations_get_no_metrics_env_or_volume():
-    documents = backend_documents()
+    documents = backend_documents(metrics=Metrics())
     migrate = job_container(documents)
     job_pod = job_of(documents)["spec"]["template"]["spec"]
 

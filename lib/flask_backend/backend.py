@@ -115,7 +115,7 @@ class FlaskBackend(Construct):
         pod_annotations: Mapping[str, str] | None = None,
         volumes: Mapping[str, kplus.Volume] | None = None,
         migrations: Migrations | None = None,
-        metrics: Metrics | None = Metrics(),
+        metrics: Metrics | None = None,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         ingress: Ingress | None = None,
         http_route: HttpRoute | None = None,
@@ -167,8 +167,10 @@ class FlaskBackend(Construct):
             or above /tmp and /run/secrets). Default: - none.
         :param migrations: Run schema migrations in a Job once per release, and hold new pods in
             an init container until the schema is at their head. Default: - none.
-        :param metrics: Prometheus metrics on their own port, optionally a ServiceMonitor; pass
-            None for none. Default: - ``Metrics()``.
+        :param metrics: Prometheus metrics on their own port, optionally a ServiceMonitor
+            (``Metrics()``); only for an image that serves them there (this repository's app
+            does: main.py turns them on). Default: - none: no metrics port, volume or
+            variables, so a plain Flask image gets no port that nothing listens on.
         :param max_request_bytes: Largest request accepted: passed to the app as
             MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH refuses a larger body with 413,
             gunicorn a longer request line or header field, within its own 4094/8190-byte

@@ -29,9 +29,11 @@ class Metrics:
 
     The container gets a ``metrics`` port and a memory-backed emptyDir for the workers' metric
     files; the Service gets a ``metrics`` port; the NetworkPolicy admits ``scrape_namespaces``
-    to that port only. On by default: a scrape costs the API nothing (the master serves it) and
-    the request path under 5% (BENCHMARKS.md), and a pod's workers restarting inside it is
-    invisible to Kubernetes without it.
+    to that port only. Off by default, because the image must serve them (``METRICS_PORT`` and
+    ``PROMETHEUS_MULTIPROC_DIR`` tell it where); for an image that does, as this repository's
+    app, a scrape costs the API nothing (the master serves it) and the request path under 5%
+    (BENCHMARKS.md), and a pod's workers restarting inside it is invisible to Kubernetes
+    without it.
     """
 
     port: int = DEFAULT_METRICS_PORT

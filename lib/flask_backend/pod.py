@@ -105,9 +105,11 @@ class Resources:
 class Probes:
     """The app's health endpoints and how often the kubelet asks them.
 
-    Three distinct paths: liveness restarts a wedged process and never checks dependencies;
-    readiness takes the pod out of the Service (it may check the database); startup covers a slow
-    boot so liveness does not kill it.
+    Liveness restarts a wedged process and should never check dependencies; readiness takes the
+    pod out of the Service (it may check the database); startup covers a slow boot so liveness
+    does not kill it. Three paths let each answer its own question; an image with one health
+    endpoint gives the same path to all three (``Probes.one_path("/healthz")``), as the
+    Kubernetes docs' own examples do.
     """
 
     startup_path: str = "/startupz"
@@ -123,16 +125,17 @@ class Probes:
     startup_failure_threshold: int = 30
     """Startup probes (every 2 s) before the container is restarted. Default: 30 (60 s to boot)."""
 
+    @classmethod
+    def one_path(cls, path: str, **timings: int) -> Probes:
+        """All three probes on one path (an image with a single health endpoint)."""
+        return cls(startup_path=path, readiness_path=path, liveness_path=path, **timings)
+
     def _validate(self) -> None:
         paths = (self.startup_path, self.readiness_path, self.liveness_path)
         for name, path in zip(
             ("startup_path", "readiness_path", "liveness_path"), paths, strict=True
         ):
             v.url_path(f"probes.{name}", path)
-        if len(set(paths)) != 3:
-            raise ValueError(
-                f"probes paths must be distinct (scanners flag shared endpoints), got {paths!r}"
-            )
         v.int_in_range("probes.period_seconds", self.period_seconds, 1, 3600)
         v.int_in_range("probes.timeout_seconds", self.timeout_seconds, 1, 3600)
         v.int_in_range("probes.startup_failure_threshold", self.startup_failure_threshold, 1, 1000)

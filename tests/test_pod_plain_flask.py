@@ -1,0 +1,89 @@
+"""Any Flask image, not just this repository's: a plain Flask app (written here, not app/)
+with one /healthz, no metrics, settings from plain variable names and its secret as a
+variable, deployed with the few props README's "Bring your own image" names, runs as the pod
+the manifest describes (tests/pod.py: bubblewrap, the pod's user, read-only root)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flask_backend import FlaskBackend, Probes
+from tests.pod import Image, _free_port, start_pod
+from tests.support import FAKE_SECRETS, container, synth, validate_strict
+from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
+
+pytestmark = pytest.mark.usefixtures("sandbox")
+
+# What a Flask tutorial ends with: one module, settings read from the environment as they are.
+PLAIN_APP = """
+import os
+
+from flask import Flask
+
+app = Flask(__name__)
+app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+
+
+@app.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+
+@app.get("/")
+def hello():
+    return {"greeting": os.environ["GREETING"], "key_length": len(app.config["SECRET_KEY"])}
+"""
+# Its image: `pip install flask gunicorn`, the module, `CMD ["gunicorn", "app:app"]` (gunicorn
+# binds 0.0.0.0:$PORT when PORT is set).
+PLAIN_IMAGE = Image(workdir="/srv/hello", cmd=["gunicorn", "app:app"], env={}, user="10001")
+
+
+def plain_app(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "app.py").write_text(PLAIN_APP, encoding="utf-8")
+    os.chmod(folder / "app.py", 0o644)
+    os.chmod(folder, 0o755)  # noqa: S103 - an image's files are world-readable
+    return folder
+
+
+def test_a_plain_flask_image_deploys_with_three_props_and_serves(tmp_path: Path) -> None:
+    # Given the plain app and the chart README's "Bring your own image" shows
+    documents = synth(
+        lambda chart: FlaskBackend(
+            chart,
+            "hello",
+            image="registry.example.com/team/hello:1.0.0",
+            probes=Probes.one_path("/healthz"),
+            env_prefix="",
+            secrets_as_env=True,
+            config={"GREETING": "hello"},
+            secrets={"SECRET_KEY": FAKE_SECRETS["SECRET_KEY"]},
+        )
+    )
+    validate_strict(documents)
+    app = container(documents)
+    assert {app[f"{k}Probe"]["httpGet"]["path"] for k in ("startup", "readiness", "liveness")} == {
+        "/healthz"
+    }
+    assert [p["name"] for p in app["ports"]] == ["http"]  # no metrics port nothing serves
+
+    # When its pod runs as the manifest says
+    pod = start_pod(
+        documents,
+        tmp_path,
+        image=PLAIN_IMAGE,
+        app_dir=plain_app(tmp_path / "hello"),
+        port=_free_port(),
+    )
+    try:
+        pod.wait_until_started("/healthz")
+        status, body = pod.get("/")
+    finally:
+        pod.kill()
+
+    # Then it serves, with its setting and its secret under their plain names
+    assert status == 200, pod.logs()
+    assert body == {"greeting": "hello", "key_length": len(FAKE_SECRETS["SECRET_KEY"])}
