@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs into one venv: what synthesis needs (`make synth`), then the app and the dev
+# tools on top (`make test`, `make lint`).
+SYNTH_STAMP := $(VENV)/.installed-synth
 STAMP := $(VENV)/.installed
 # checkov pins packaging<24, which pytest 9 cannot use, so it lives in a venv of its own.
 CHECKOV_VENV := .venv-checkov
@@ -15,7 +18,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: synth test lint bench lock imports clean control-plane images linters
 
-synth: $(STAMP)
+synth: $(SYNTH_STAMP)
 	$(WITH_NODE) $(BIN)/python main.py
 
 # pytest runs one worker per core (pytest-xdist; at most 4), each taking whole files, so a
@@ -51,10 +54,17 @@ bench: $(STAMP) control-plane
 	$(WITH_NODE) $(BIN)/python bench/control_plane.py
 	$(WITH_NODE) $(BIN)/python bench/metrics.py
 
-$(STAMP): pyproject.toml requirements/lock.txt
+# Only cdk8s, constructs, Node.js from PyPI and python-dotenv (not the app, mypy or ruff). pip
+# prints what it collects and installs: the first run takes a minute or more (BENCHMARKS.md).
+$(SYNTH_STAMP): pyproject.toml requirements/lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "Creating $(VENV) (first run only)"; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing what synthesis needs into $(VENV) (cdk8s, Node.js from PyPI; first run only)"
+	cd $(VENV) && bin/python -m pip install --progress-bar off -c ../requirements/lock.txt -e '..[synth]'
+	touch $@
+
+$(STAMP): $(SYNTH_STAMP)
 	cd $(VENV) && bin/$(PIP) install -c ../requirements/lock.txt -e '..[synth,app,dev]'
 	touch $@
 
