@@ -63,7 +63,10 @@ def test_http_route_sends_its_path_to_the_service_port() -> None:
 
 
 def test_max_request_bytes_reaches_the_app_and_the_ingress_controller() -> None:
-    documents = backend(max_request_bytes=5 * 1024 * 1024, ingress=Ingress(host="api.example.com"))
+    documents = backend(
+        max_request_bytes=5 * 1024 * 1024,
+        ingress=Ingress(host="api.example.com", class_name="nginx"),
+    )
 
     annotations = by_kind(documents, "Ingress")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == str(5 * 1024 * 1024)
@@ -77,11 +80,34 @@ def test_max_request_bytes_defaults_to_nginx_default_of_1_mib() -> None:
 def test_routing_admits_the_controller_namespaces_when_the_policy_lists_namespaces() -> None:
     documents = backend(
         network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
-        ingress=Ingress(host="api.example.com"),
+        ingress=Ingress(host="api.example.com", class_name="nginx"),
         http_route=ROUTE,
     )
 
     assert admitted_namespaces(documents) == ["frontend", "ingress-nginx", "gateways"]
+
+
+def test_an_ingress_is_controller_neutral_unless_it_asks_for_nginx() -> None:
+    # Given an Ingress without a class (the cluster's default controller, whichever it is)
+    documents = backend(ingress=Ingress(host="api.example.com"), max_request_bytes=2048)
+
+    # Then it carries no controller's annotation; the app still refuses larger requests
+    assert "annotations" not in by_kind(documents, "Ingress")["metadata"]
+    assert env_of(documents)["MAX_REQUEST_BYTES"] == "2048"
+
+
+def test_a_neutral_ingress_behind_a_policy_that_lists_namespaces_must_name_its_controller() -> None:
+    message = rejected(
+        ValueError,
+        ingress=Ingress(host="api.example.com"),
+        network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
+    )
+
+    assert message == (
+        "ingress.controller_namespace must name the namespace of the ingress controller's pods "
+        "when network_policy.ingress_namespaces admits only some namespaces (or "
+        "class_name='nginx': 'ingress-nginx'), got None"
+    )
 
 
 def test_route_to_a_gateway_in_the_routes_namespace_admits_that_namespace() -> None:

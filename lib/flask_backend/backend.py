@@ -174,8 +174,8 @@ class FlaskBackend(Construct):
         :param max_request_bytes: Largest request accepted: passed to the app as
             MAX_REQUEST_BYTES (Flask's MAX_CONTENT_LENGTH refuses a larger body with 413,
             gunicorn a longer request line or header field, within its own 4094/8190-byte
-            limits) and to ingress-nginx as its proxy-body-size. Default: 1048576 (1 MiB,
-            nginx's own default).
+            limits) and, with ``Ingress(class_name="nginx")``, to ingress-nginx as its
+            proxy-body-size. Default: 1048576 (1 MiB, nginx's own default).
         :param ingress: Route a host and path to the Service with an Ingress. Default: - none.
         :param http_route: Route to the Service with a Gateway API HTTPRoute. Default: - none.
         :param env_from: ConfigMaps and Secrets managed elsewhere, as environment variables;
@@ -302,7 +302,12 @@ class FlaskBackend(Construct):
         self.selector_labels = self.identity.selector_labels
         self.ingress_options = ingress
         self.http_route_options = http_route
-        self.router_namespaces = routing.router_namespaces(ingress, http_route, namespace)
+        self.router_namespaces = routing.router_namespaces(
+            ingress,
+            http_route,
+            namespace,
+            admits_some_namespaces=bool(network_policy and network_policy.ingress_namespaces),
+        )
         if self.name == "kubernetes" and namespace in (None, "default"):
             raise ValueError(
                 "name must not be 'kubernetes' in the default namespace: the backend's Service "

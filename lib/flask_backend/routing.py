@@ -1,5 +1,7 @@
 """Routing from outside the cluster to the Service: a Gateway API HTTPRoute (HttpRoute,
-GatewayRef) or an Ingress. What is particular to one controller is kept here.
+GatewayRef), the route the ecosystem moves to, or a controller-neutral Ingress. What is
+particular to one controller is kept here, and written only when asked for: ingress-nginx's
+annotation and namespace only with ``Ingress(class_name="nginx")``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from flask_backend.contract import PORT_NAME
 if TYPE_CHECKING:
     from flask_backend.backend import FlaskBackend
 
+# ingress-nginx: its IngressClass name in its install manifests, the namespace they run it in,
+# and its body-size annotation (the controller was retired upstream in March 2026).
+NGINX_CLASS, NGINX_NAMESPACE = "nginx", "ingress-nginx"
 BODY_SIZE_ANNOTATION = "nginx.ingress.kubernetes.io/proxy-body-size"
 
 
@@ -22,8 +27,9 @@ BODY_SIZE_ANNOTATION = "nginx.ingress.kubernetes.io/proxy-body-size"
 class Ingress:
     """An Ingress (networking.k8s.io/v1) routing ``host`` and ``path`` to the Service's http port.
 
-    It carries ingress-nginx's body-size annotation from ``max_request_bytes``, so the edge
-    refuses what the app would refuse anyway.
+    Controller-neutral: nothing controller-specific is written unless ``class_name`` is
+    "nginx" (ingress-nginx), which also gets the body-size annotation from
+    ``max_request_bytes``, so the edge refuses what the app would refuse anyway.
     """
 
     host: str
@@ -34,13 +40,15 @@ class Ingress:
     """Name of a kubernetes.io/tls Secret (e.g. made by cert-manager) for ``host``.
     Default: - plain HTTP."""
     class_name: str | None = None
-    """IngressClass to use. Default: - the cluster's default IngressClass."""
+    """IngressClass to use; "nginx" adds ingress-nginx's body-size annotation.
+    Default: - the cluster's default IngressClass, and no controller-specific annotation."""
     annotations: Mapping[str, str] = field(default_factory=dict)
-    """Extra annotations for the controller (not the body size: see ``max_request_bytes``).
-    Default: - none."""
-    controller_namespace: str = "ingress-nginx"
+    """Extra annotations for the controller (not ingress-nginx's body size: see
+    ``max_request_bytes``). Default: - none."""
+    controller_namespace: str | None = None
     """Namespace of the ingress controller's pods, which the NetworkPolicy then admits (when it
-    admits only some namespaces). Default: "ingress-nginx" (ingress-nginx's install manifests)."""
+    admits only some namespaces, it must be known). Default: - "ingress-nginx" with class_name
+    "nginx" (its install manifests), else none."""
 
     def _validate(self) -> None:
         v.host_name("ingress.host", self.host)
@@ -56,7 +64,15 @@ class Ingress:
                 f"ingress.annotations must not set {BODY_SIZE_ANNOTATION!r}: the backend sets it "
                 "from max_request_bytes, which also reaches gunicorn and Flask"
             )
-        v.dns_label("ingress.controller_namespace", self.controller_namespace)
+        if self.controller_namespace is not None:
+            v.dns_label("ingress.controller_namespace", self.controller_namespace)
+
+    @property
+    def router_namespace(self) -> str | None:
+        """Where the controller's proxies run, when known."""
+        if self.controller_namespace is None and self.class_name == NGINX_CLASS:
+            return NGINX_NAMESPACE
+        return self.controller_namespace
 
 
 @dataclass(frozen=True)
@@ -118,19 +134,30 @@ class HttpRoute:
 
 
 def router_namespaces(
-    ingress: Ingress | None, http_route: HttpRoute | None, namespace: str | None
+    ingress: Ingress | None,
+    http_route: HttpRoute | None,
+    namespace: str | None,
+    *,
+    admits_some_namespaces: bool,
 ) -> tuple[str, ...]:
     """Validate the routes; return the namespaces whose proxies deliver routed traffic (the
-    NetworkPolicy admits them)."""
+    NetworkPolicy admits them, when it admits only some namespaces)."""
     if ingress is not None:
         v.require_type("ingress", ingress, Ingress)
         ingress._validate()
+        if admits_some_namespaces and ingress.router_namespace is None:
+            raise ValueError(
+                "ingress.controller_namespace must name the namespace of the ingress "
+                "controller's pods when network_policy.ingress_namespaces admits only some "
+                f"namespaces (or class_name={NGINX_CLASS!r}: {NGINX_NAMESPACE!r}), got None"
+            )
     route_namespaces: tuple[str, ...] = ()
     if http_route is not None:
         v.require_type("http_route", http_route, HttpRoute)
         route_namespaces = http_route._validate(namespace)
+    ingress_namespace = ingress.router_namespace if ingress else None
     return tuple(
-        dict.fromkeys([*([ingress.controller_namespace] if ingress else []), *route_namespaces])
+        dict.fromkeys([*([ingress_namespace] if ingress_namespace else []), *route_namespaces])
     )
 
 
@@ -138,7 +165,9 @@ def ingress(backend: FlaskBackend) -> dict[str, Any] | None:
     options = backend.ingress_options
     if options is None:
         return None
-    annotations = {**options.annotations, BODY_SIZE_ANNOTATION: str(backend.max_request_bytes)}
+    annotations = dict(options.annotations)
+    if options.class_name == NGINX_CLASS:
+        annotations[BODY_SIZE_ANNOTATION] = str(backend.max_request_bytes)
     service = {"service": {"name": backend.name, "port": {"name": PORT_NAME}}}
     spec: dict[str, Any] = {
         "rules": [

@@ -67,7 +67,9 @@ def test_ingress_and_http_route_are_accepted(gateway_api: ControlPlane, tmp_path
             secrets=FAKE_SECRETS,
             max_request_bytes=5 * 1024 * 1024,
             network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),
-            ingress=Ingress(host="api.example.com", path="/api", tls_secret="api-tls"),
+            ingress=Ingress(
+                host="api.example.com", path="/api", tls_secret="api-tls", class_name="nginx"
+            ),
             http_route=HttpRoute(
                 parent_refs=(GatewayRef("public", namespace="gateways", section_name="https"),),
                 hostnames=("api.example.com",),
