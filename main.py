@@ -83,8 +83,11 @@ def build(tier: Tier, outdir: str) -> cdk8s.App:
         config=tier.config,
         secrets=tier.secrets,
         existing_secret=tier.existing_secret,
-        # The app image's migration command, once per release; pods wait until it is done.
-        migrations=Migrations() if tier.migrations else None,
+        # The app image's migration command, once per release; pods wait until it is done. No
+        # TTL: the deploy's prune (README, Upgrades and uninstall) removes past releases' Jobs,
+        # and a TTL would delete the current one, which `kubectl diff` then shows and the next
+        # apply creates and runs again.
+        migrations=Migrations(ttl_seconds_after_finished=None) if tier.migrations else None,
         metrics=Metrics(),  # the app image serves them (app/backend_api/metrics.py)
         resources=Resources(**DEV_REQUESTS) if tier.profile == "dev" else None,
         ingress=Ingress(host=tier.ingress_host, tls_secret=tier.tls_secret)

@@ -297,7 +297,16 @@ class ControlPlane:
             if applied.returncode != 0:
                 raise ControlPlaneError(f"CRD {file} was not accepted: {applied.stderr}")
             name = applied.stdout.split()[0]  # customresourcedefinition.../NAME serverside-applied
-            waited = self.kubectl("wait", "--for=condition=Established", name, "--timeout=30s")
+            deadline = time.monotonic() + 30
+            while True:
+                waited = self.kubectl("wait", "--for=condition=Established", name, "--timeout=30s")
+                # Just created, a CRD may have no conditions yet: kubectl wait then fails at once
+                # (".status.conditions accessor error") instead of waiting.
+                if waited.returncode == 0 or "accessor error" not in waited.stderr:
+                    break
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             if waited.returncode != 0:
                 raise ControlPlaneError(f"CRD {file} was not established: {waited.stderr}")
 
