@@ -25,7 +25,7 @@ import yaml
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.test_cluster_apply import eventually, get, ok, pods, replica_sets
 from tests.support import FAKE_SECRETS, ROOT, clean_env
-from tests.test_readme import README
+from tests.test_readme import DOCUMENTS, README
 
 # The README's commands, for the default tier (namespace backend, backend flask-api); the tests
 # run them with their own namespace.
@@ -157,9 +157,13 @@ def project(control_plane: ControlPlane, tmp_path: Path, request: pytest.Fixture
 def test_the_readme_shows_the_commands_the_tests_run():
     assert SECTION is not None
     text = SECTION.group(1)
-    for command in (CREATE_NAMESPACE, DEPLOY, DIFF, ROTATE, RESTART, UNINSTALL, MOVE_CLEANUP):
+    for command in (CREATE_NAMESPACE, DEPLOY, DIFF, ROTATE, RESTART, UNINSTALL):
         assert command.format(namespace="backend") in text, command
     assert f"`{UNINSTALL_WITH_NAMESPACE}`" in text
+    guide = DOCUMENTS["docs/upgrades.md"]
+    for command in (DEPLOY, DIFF, MOVE_CLEANUP):
+        assert command.format(namespace="backend") in guide, command
+    assert "add `--dry-run=server` to the deploy command" in guide
 
 
 def test_the_id_is_the_one_kubectl_gives_the_parent(project: Project):
@@ -218,11 +222,16 @@ def test_autoscaling_switched_off_prunes_the_autoscaler(project: Project):
     )
 
     project.synth()  # --max-replicas 0: no autoscaler, replicas: 2
+    dry_run = ok(project.run(f"{DEPLOY} --dry-run=server"))
+    assert "horizontalpodautoscaler.autoscaling/flask-api pruned (server dry run)" in dry_run
+    assert project.names("hpa") == ["flask-api"]
     output = project.deploy()
 
     assert project.names("hpa") == []
     assert project.get("deployment", "flask-api")["spec"]["replicas"] == 2
-    assert same_output(output, project.namespace) == readme_output("Switching the autoscaler off")
+    assert same_output(output, project.namespace) == readme_output(
+        "(`--max-replicas 4`, then without it)"
+    )
 
 
 # -- 2: routing and metrics switched off ---------------------------------------------------------
