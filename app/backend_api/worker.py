@@ -96,9 +96,10 @@ class Worker(GeventWorker):  # type: ignore[misc]
         self.large_bodies = Budget(LARGE_BODIES_BYTES)
         self.max_body = max_request_bytes(os.environ)
         self.connections = 0
-        # Connections waiting on their client (for a request head or a body), longest first:
-        # the deadline of each, and its greenlet. Shed from the front; expired on shutdown.
-        self.waiting: dict[gevent.Timeout, gevent.Greenlet] = {}
+        # Connections waiting on their client, longest first: the deadline of each, its
+        # greenlet, and whether it waits for a body (else for a request head). Shed from the
+        # front; on shutdown, those waiting for a head are closed.
+        self.waiting: dict[gevent.Timeout, tuple[gevent.Greenlet, bool]] = {}
         self.in_flight: set[Any] = set()  # requests being handled: told to close on shutdown
         # gunicorn writes its own error pages through this one function (base.Worker.
         # handle_error is its only caller); workers are forked, so the master is unchanged.
@@ -184,7 +185,7 @@ class Worker(GeventWorker):  # type: ignore[misc]
             gunicorn.util.write(sock, CONTINUE)
             req._expected_100_continue = False
         deadline = gevent.Timeout(BODY_TOTAL_SECONDS)
-        self.waiting[deadline] = gevent.getcurrent()
+        self.waiting[deadline] = (gevent.getcurrent(), True)
         sock.settimeout(BODY_IDLE_SECONDS)  # a recv() that waits longer raises TimeoutError
         try:
             with deadline:
@@ -228,7 +229,7 @@ class Worker(GeventWorker):  # type: ignore[misc]
         """Wraps the read of each request head: gunicorn's `keepalive` seconds at most, cut
         short when the worker stops or a newcomer needs the connection's place."""
         timeout = gevent.Timeout(self.cfg.keepalive, False)
-        self.waiting[timeout] = gevent.getcurrent()
+        self.waiting[timeout] = (gevent.getcurrent(), False)
         try:
             with timeout:
                 yield
@@ -242,15 +243,18 @@ class Worker(GeventWorker):  # type: ignore[misc]
         gevent.spawn_later(STOP_LINGER_SECONDS, self._stop_waiting)
 
     def _stop_waiting(self) -> None:
-        for timeout in list(self.waiting):
-            self._expire(timeout)
+        """Close the connections waiting for a request head. A body being read is not cut:
+        its request began before the stop, and its deadlines bound it."""
+        for timeout, (_, body) in list(self.waiting.items()):
+            if not body:
+                self._expire(timeout)
 
     def _expire(self, timeout: gevent.Timeout) -> None:
         """End a wait on a client now, as if its deadline had passed: a head read closes the
         connection silently (as at `keepalive`), a body read answers 408."""
-        greenlet = self.waiting.pop(timeout, None)
-        if greenlet is not None:
-            gevent.get_hub().loop.run_callback(_throw_if_waiting, greenlet, timeout)
+        waiter = self.waiting.pop(timeout, None)
+        if waiter is not None:
+            gevent.get_hub().loop.run_callback(_throw_if_waiting, waiter[0], timeout)
 
 
 def _throw_if_waiting(greenlet: gevent.Greenlet, timeout: gevent.Timeout) -> None:
