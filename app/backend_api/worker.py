@@ -199,8 +199,8 @@ class Worker(GeventWorker):  # type: ignore[misc]
         finally:
             sock.settimeout(None)
             self.waiting.pop(deadline, None)
-        if len(body) > self.max_body:
-            req.force_close()  # a chunked body over the limit: the app answers 413; the rest stays
+        if len(body) > self.max_body:  # chunked, so no Content-Length told the app before
+            return 413, "Content Too Large", False
         req.body = Body(io.BytesIO(body))
         return None
 

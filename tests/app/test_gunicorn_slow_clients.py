@@ -78,9 +78,11 @@ def test_clients_that_send_their_body_slowly_hold_no_request_slot(tmp_path: Path
             assert time.monotonic() - start < KUBELET_PROBE_TIMEOUT_S
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("size", [0, 10, 64 * 1024, 64 * 1024 + 1, 300_000])
-def test_request_bodies_reach_the_app_whole(tmp_path: Path, size: int) -> None:
-    # Given bodies below, at and above what the worker reads before the app runs
+def test_request_bodies_reach_the_app_whole(tmp_path: Path, size: int, chunked: bool) -> None:
+    # Given bodies below, at and above the size past which they share the worker's budget for
+    # large bodies (worker.SMALL_BODY_BYTES), with a length or chunked
     body = os.urandom(size)
     with gunicorn("slow_wsgi:create_app()", tmp_path) as server:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -88,13 +90,29 @@ def test_request_bodies_reach_the_app_whole(tmp_path: Path, size: int) -> None:
             # When each is posted twice on one keep-alive connection
             answers = []
             for _ in range(2):
-                connection.request("POST", "/echo", body=body)
+                if chunked:
+                    pieces = [body[i : i + 50_000] for i in range(0, size, 50_000)]
+                    connection.request("POST", "/echo", body=iter(pieces), encode_chunked=True)
+                else:
+                    connection.request("POST", "/echo", body=body)
                 answers.append(json.loads(connection.getresponse().read()))
         finally:
             connection.close()
     # Then the app read every byte, and the connection stayed usable
     expected = {"length": size, "sha256": hashlib.sha256(body).hexdigest()}
     assert answers == [expected, expected]
+
+
+def test_a_chunked_body_over_the_limit_is_refused_413(tmp_path: Path) -> None:
+    with gunicorn("slow_wsgi:create_app()", tmp_path, MAX_REQUEST_BYTES="1000") as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            pieces = [b"x" * 600, b"x" * 600]
+            connection.request("POST", "/echo", body=iter(pieces), encode_chunked=True)
+            response = connection.getresponse()
+            assert (response.status, response.getheader("Connection")) == (413, "close")
+        finally:
+            connection.close()
 
 
 def test_probes_skip_the_queue_when_every_request_slot_is_busy(tmp_path: Path) -> None:
