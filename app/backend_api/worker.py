@@ -100,7 +100,6 @@ class Worker(GeventWorker):  # type: ignore[misc]
         # greenlet, and whether it waits for a body (else for a request head). Shed from the
         # front; on shutdown, those waiting for a head are closed.
         self.waiting: dict[gevent.Timeout, tuple[gevent.Greenlet, bool]] = {}
-        self.in_flight: set[Any] = set()  # requests being handled: told to close on shutdown
         # gunicorn writes its own error pages through this one function (base.Worker.
         # handle_error is its only caller); workers are forked, so the master is unchanged.
         gunicorn.util.write_error = write_json_error
@@ -114,7 +113,13 @@ class Worker(GeventWorker):  # type: ignore[misc]
 
         def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
             environ[APP_SLOTS_STUCK] = slots.stuck()  # for /readyz (health.py)
-            return app(environ, start_response)
+            body = app(environ, start_response)
+            if not self.alive:
+                # Stopping: the response head, sent next, says "Connection: close". gunicorn
+                # decides that when the request arrives, so one that was queued or running at
+                # SIGTERM would say keep-alive. start_response is the Response's bound method.
+                start_response.__self__.force_close()
+            return body
 
         self.wsgi = wsgi
         super().run()
@@ -132,9 +137,6 @@ class Worker(GeventWorker):  # type: ignore[misc]
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
         req.arrived = time.monotonic()  # the access log's duration counts from here (logs.py)
-        self.in_flight.add(req)
-        if not self.alive:
-            req.force_close()
         try:
             if req.path in PROBE_PATHS:
                 if body_length(req) != 0:
@@ -156,7 +158,6 @@ class Worker(GeventWorker):  # type: ignore[misc]
             except SlotWaitTimeout:
                 return self._answer(req, sock, addr, 503, "Service Unavailable", retry=True)
         finally:
-            self.in_flight.discard(req)
             self.large_bodies.give(getattr(req, "reserved", 0))
             self.served += 1
             if self.served % MEMORY_CHECK_EVERY == 0:
@@ -238,8 +239,6 @@ class Worker(GeventWorker):  # type: ignore[misc]
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
-        for req in self.in_flight:
-            req.force_close()  # read when its response head is sent: "Connection: close"
         gevent.spawn_later(STOP_LINGER_SECONDS, self._stop_waiting)
 
     def _stop_waiting(self) -> None:
