@@ -29,6 +29,9 @@ from flask_backend import (
     Autoscaling,
     EgressRule,
     FlaskBackend,
+    GatewayRef,
+    HttpRoute,
+    Ingress,
     Metrics,
     Migrations,
     NetworkPolicyOptions,
@@ -37,6 +40,7 @@ from flask_backend import (
     Scheduling,
     Shutdown,
 )
+from flask_backend.pod import RESTRICTED_VOLUME_TYPES
 from tests.support import (
     FAKE_SECRETS,
     by_kind,
@@ -51,17 +55,6 @@ IMAGE = "registry.example.com/team/api:1.4.2"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 SELECTOR = {"app.kubernetes.io/name": "api", "app.kubernetes.io/instance": "api"}
 CHECKSUM = "checksum/config"
-# The volume types Pod Security "restricted" admits.
-RESTRICTED_VOLUME_TYPES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
 
 
 def backend(
@@ -350,7 +343,7 @@ def test_every_volume_is_of_a_type_restricted_admits() -> None:
     documents = manifests(secrets=FAKE_SECRETS)
 
     for volume in pod_spec(documents)["volumes"]:
-        assert set(volume) - {"name"} <= RESTRICTED_VOLUME_TYPES
+        assert set(volume) - {"name"} <= set(RESTRICTED_VOLUME_TYPES)
 
 
 def test_pod_uses_a_dedicated_service_account_without_a_token() -> None:
@@ -417,7 +410,7 @@ def test_secrets_are_mounted_as_read_only_files_by_default() -> None:
     # Given a backend with secrets
     documents = manifests(secrets=FAKE_SECRETS)
 
-    # Then they sit in a Secret, mounted read-only at SECRETS_DIR, which the app is told
+    # Then they sit in a Secret, mounted read-only at SECRETS_DIR, where the app reads them
     assert secret_values(by_kind(documents, "Secret")) == FAKE_SECRETS
     secret_volume = volumes_by_name(documents)["secrets"]["secret"]
     assert secret_volume == {"secretName": "api-secrets", "defaultMode": 0o440}
@@ -426,7 +419,9 @@ def test_secrets_are_mounted_as_read_only_files_by_default() -> None:
         "name": "secrets",
         "readOnly": True,
     }
-    assert env_of(documents)["SECRETS_DIR"] == SECRETS_DIR
+    # with no variable to say where: a name with SECRET in it is what kube-linter's
+    # env-var-secret and Polaris's sensitiveContainerEnvVar flag, whatever its value
+    assert not [name for name in env_of(documents) if "SECRET" in name.upper()]
     # and never as environment variables
     assert all("secretRef" not in source for source in container(documents)["envFrom"])
 
@@ -573,8 +568,18 @@ def test_pod_disruption_budget_lets_one_pod_go_at_a_time() -> None:
 
     budget = by_kind(documents, "PodDisruptionBudget")
     assert budget["apiVersion"] == "policy/v1"
-    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": SELECTOR}}
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == {"matchLabels": SELECTOR}
     assert built.pod_disruption_budget is not None
+
+
+def test_pod_disruption_budget_never_holds_a_drain_for_pods_that_are_not_ready() -> None:
+    # Readiness checks the database: in a database outage every pod is Running but not Ready,
+    # and a budget counting them would let no node drain (kube-linter
+    # pdb-unhealthy-pod-eviction-policy).
+    budget = by_kind(manifests(replicas=3), "PodDisruptionBudget")
+
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 @pytest.mark.parametrize("replicas", [0, 1])
@@ -811,21 +816,50 @@ def test_autoscaling_adds_an_hpa_and_leaves_replicas_to_it() -> None:
 # -- NetworkPolicy -----------------------------------------------------------------------------
 
 
-def test_network_policy_admits_only_the_http_port_from_anywhere_and_leaves_egress_open() -> None:
+SAME_NAMESPACE = {"podSelector": {}}
+
+
+def test_network_policy_admits_the_namespace_to_the_http_port_only_and_leaves_egress_open() -> None:
+    # Any pod of the cluster could reach the http port: it now takes a pod of the backend's
+    # own namespace (or a namespace the options name).
     policy = by_kind(manifests(metrics=None), "NetworkPolicy")
 
     assert policy["spec"] == {
         "podSelector": {"matchLabels": SELECTOR},
         "policyTypes": ["Ingress"],
-        "ingress": [{"ports": [{"protocol": "TCP", "port": "http"}]}],
+        "ingress": [{"ports": [{"protocol": "TCP", "port": "http"}], "from": [SAME_NAMESPACE]}],
     }
+
+
+def test_default_network_policy_admits_the_routing_proxies_too() -> None:
+    policy = by_kind(
+        manifests(
+            metrics=None,
+            ingress=Ingress(host="api.example.com", class_name="nginx"),
+            http_route=HttpRoute(parent_refs=(GatewayRef("public", namespace="gateways"),)),
+        ),
+        "NetworkPolicy",
+    )
+
+    assert policy["spec"]["ingress"] == [
+        {
+            "ports": [{"protocol": "TCP", "port": "http"}],
+            "from": [
+                SAME_NAMESPACE,
+                *(
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                    for ns in ("ingress-nginx", "gateways")
+                ),
+            ],
+        }
+    ]
 
 
 def test_network_policy_admits_the_monitoring_namespace_to_the_metrics_port_only() -> None:
     policy = by_kind(manifests(metrics=Metrics()), "NetworkPolicy")
 
     assert policy["spec"]["ingress"] == [
-        {"ports": [{"protocol": "TCP", "port": "http"}]},
+        {"ports": [{"protocol": "TCP", "port": "http"}], "from": [SAME_NAMESPACE]},
         {
             "from": [
                 {

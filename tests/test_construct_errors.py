@@ -18,6 +18,7 @@ from flask_backend import (
     Autoscaling,
     EgressRule,
     FlaskBackend,
+    Metrics,
     NetworkPolicyOptions,
     Probes,
     Resources,
@@ -128,6 +129,16 @@ def test_ports_must_be_between_1_and_65535(argument: str, port: int) -> None:
     message = rejected(ValueError, **{argument: port})
 
     assert message == f"{argument} must be between 1 and 65535, got {port}"
+
+
+def test_the_metrics_port_must_not_be_the_service_port() -> None:
+    # Two Service ports 80: the API server refuses the Service.
+    message = rejected(ValueError, service_port=80, metrics=Metrics(port=80))
+
+    assert message == (
+        "metrics.port must differ from service_port (80): the Service would have two ports "
+        "80, which the API server refuses; got 80"
+    )
 
 
 def test_replicas_must_not_be_negative() -> None:
@@ -341,6 +352,17 @@ def test_env_keys_must_be_c_identifiers() -> None:
     message = rejected(ValueError, env={"FEATURE-FLAGS": "search"})
 
     assert message == "env key must be a C identifier, got 'FEATURE-FLAGS'"
+
+
+def test_config_must_not_make_a_variable_the_backend_reserves() -> None:
+    # SECRETS_DIR would move where the app reads its secrets from, away from the mounted Secret.
+    message = rejected(ValueError, config={"SECRETS_DIR": "/x"}, env_prefix="")
+
+    assert message == (
+        "config must not make the environment variable 'SECRETS_DIR', which the backend "
+        "reserves (PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, METRICS_PORT, "
+        "PROMETHEUS_MULTIPROC_DIR, CPU_REQUEST_MILLICORES, MAX_REQUEST_BYTES)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -626,6 +648,32 @@ def test_extra_volumes_must_not_reuse_the_backend_volume_names(name: str) -> Non
     assert message == (
         "volumes['/data'] name must not be one the backend uses (tmp, secrets, metrics), "
         f"got {name!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda scope: kplus.Volume.from_host_path(scope, "root", "root", path="/"), "hostPath"),
+        (
+            lambda scope: kplus.Volume.from_nfs(
+                scope, "share", "share", server="nfs.example.com", path="/export"
+            ),
+            "nfs",
+        ),
+    ],
+)
+def test_extra_volumes_must_be_of_a_type_pod_security_restricted_admits(
+    make: Any, kind: str
+) -> None:
+    # The pods are presented (and labelled, with RestrictedNamespace) as "restricted": a
+    # hostPath of / would hand them the node's file system, and admission would refuse them.
+    message = rejected(ValueError, volumes={"/data": make(cdk8s.Chart(cdk8s.App(), "elsewhere"))})
+
+    assert message == (
+        "volumes['/data'] must be of a type Pod Security \"restricted\" admits (configMap, "
+        "csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret), "
+        f"got {kind}"
     )
 
 
@@ -1066,10 +1114,6 @@ def test_a_short_secret_key_is_refused_without_showing_it() -> None:
         (
             {"config": {"PORT": "9000"}, "env_prefix": ""},
             "the backend and config both make the environment variable 'PORT'",
-        ),
-        (
-            {"config": {"SECRETS_DIR": "/x"}, "env_prefix": ""},
-            "the backend and config both make the environment variable 'SECRETS_DIR'",
         ),
         (
             {"config": {"FEATURES": "a"}, "env": {"FLASK_FEATURES": "b"}},

@@ -131,9 +131,20 @@ def test_controller_namespace_is_a_parameter() -> None:
     assert admitted_namespaces(documents) == ["frontend", "traefik", "envoy-gateway-system"]
 
 
-def test_routing_leaves_an_open_policy_open() -> None:
-    # No ingress_namespaces: any source may reach the http port, the controller included; a
-    # `from` list would shut everyone else out.
+def test_routing_adds_the_controller_to_the_default_namespace() -> None:
+    # No ingress_namespaces: the backend's own namespace may reach the http port, and the
+    # controller's proxies too.
+    documents = backend(ingress=Ingress(host="api.example.com", controller_namespace="traefik"))
+
+    assert by_kind(documents, "NetworkPolicy")["spec"]["ingress"][0]["from"] == [
+        {"podSelector": {}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}},
+    ]
+
+
+def test_an_ingress_of_an_unknown_controller_opens_the_default_policy() -> None:
+    # Its proxies may run in any namespace: without a list, any source may reach the http
+    # port (with one, the synth stops and asks for controller_namespace).
     documents = backend(ingress=Ingress(host="api.example.com"))
 
     assert "from" not in by_kind(documents, "NetworkPolicy")["spec"]["ingress"][0]

@@ -3,8 +3,9 @@
 1. ``DEFAULTS`` below;
 2. ``FLASK_*`` environment variables (``FLASK_LOG_LEVEL`` sets ``LOG_LEVEL``): how a
    ConfigMap arrives;
-3. files in the directory ``SECRETS_DIR`` names (file name = key, content = value): how
-   a Secret volume arrives;
+3. files in the directory ``SECRETS_DIR`` names, else in ``/run/secrets`` when it exists (file
+   name = key, content = value): how a Secret volume arrives (FlaskBackend mounts it there, as
+   Docker and Compose mount secrets);
 4. the ``test_config`` given to ``create_app()``.
 """
 
@@ -32,6 +33,9 @@ DEFAULTS: Final[Mapping[str, str | None]] = {
 }
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+# Where the pod mounts its Secret (FlaskBackend's SECRETS_DIR; a test holds the two equal).
+DEFAULT_SECRETS_DIR: Final = Path("/run/secrets")
 
 # The schemes DATABASE_URL may use; the app hands all of them to SQLAlchemy as psycopg 3.
 DATABASE_SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
@@ -67,6 +71,8 @@ def load(config: Config, test_config: Mapping[str, Any] | None = None) -> None:
     secrets_dir = os.environ.get("SECRETS_DIR")
     if secrets_dir:
         config.from_mapping(read_secrets_dir(Path(secrets_dir)))
+    elif DEFAULT_SECRETS_DIR.is_dir():
+        config.from_mapping(read_secrets_dir(DEFAULT_SECRETS_DIR))
     if test_config is not None:
         config.from_mapping(test_config)
 

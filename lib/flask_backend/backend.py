@@ -229,7 +229,7 @@ class FlaskBackend(Construct):
         self.autoscaling = autoscaling
         self.network_policy_options = network_policy
         self.scheduling = scheduling or Scheduling()
-        self.metrics = monitoring.resolve_metrics(metrics, self.port)
+        self.metrics = monitoring.resolve_metrics(metrics, self.port, self.service_port)
         for argument, group, kind in (
             ("resources", self.resources, Resources),
             ("probes", self.probes, Probes),
@@ -244,6 +244,7 @@ class FlaskBackend(Construct):
                 group._validate()
         self.pod_annotations = pod.pod_annotations(pod_annotations)
         self.extra_volumes = pod.extra_volumes(volumes or {})
+        self.extra_volumes_json = pod.volumes_json(self.extra_volumes)
         self.max_request_bytes = v.int_in_range("max_request_bytes", max_request_bytes, 1)
         self.env_from = cfg.env_from_sources(env_from)
         volume_names = {TMP_VOLUME, *(volume.name for volume in self.extra_volumes.values())}
@@ -344,7 +345,6 @@ class FlaskBackend(Construct):
         if secrets is not None:
             self.secret = shared.emit(self, "secret", cfg.secret(self, secret_data))
         self.secret_name = self.existing_secret or (f"{self.name}-secrets" if self.secret else None)
-        self.extra_volumes_json = pod.volumes_json(list(self.extra_volumes.values()))
         # Built before the Deployment, whose pods wait for it; emitted after it, with its policy.
         job = mig.job(self)
         self.deployment = shared.emit(self, "deployment", workload.deployment(self, job))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_backend import shared
 from flask_backend import validation as v
-from flask_backend.contract import RESERVED_ENV, SECRETS_DIR
+from flask_backend.contract import RESERVED_ENV
 from flask_backend.monitoring import Metrics, metrics_env
 
 if TYPE_CHECKING:
@@ -157,7 +157,6 @@ def check_environment(
     own_env = {
         "PORT": str(port),
         "GRACEFUL_TIMEOUT": str(graceful_timeout_seconds),
-        "SECRETS_DIR": SECRETS_DIR,
         "CPU_LIMIT_MILLICORES": str(v.INT32_MAX),
         **metrics_env(metrics),
         "MAX_REQUEST_BYTES": str(max_request_bytes),
@@ -170,6 +169,15 @@ def check_environment(
     if secrets is not None:
         env_sources["secrets"] = {prefix + k: value for k, value in secrets.items()}
     v.environment(env_sources)
+    for argument in ("config", "secrets"):
+        for name in env_sources.get(argument, {}):
+            # SECRETS_DIR, which the backend does not set, would move where the app reads its
+            # secrets from, away from the mounted Secret.
+            if name in RESERVED_ENV:
+                raise ValueError(
+                    f"{argument} must not make the environment variable {name!r}, which the "
+                    f"backend reserves ({', '.join(RESERVED_ENV)})"
+                )
 
 
 def config_checksum(

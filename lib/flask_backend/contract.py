@@ -8,14 +8,18 @@ from __future__ import annotations
 DEFAULT_PORT = 8000  # the http port, passed to the app as PORT
 RUN_AS_USER = 10001
 RUN_AS_GROUP = 10001
-SECRETS_DIR = "/run/secrets"  # one read-only file per secret key; the app reads SECRETS_DIR
+# One read-only file per secret key, where Docker and Compose mount secrets too. No variable
+# says where (the image reads this folder): scanners flag any variable named like a secret
+# (kube-linter env-var-secret, Polaris sensitiveContainerEnvVar), whatever its value.
+SECRETS_DIR = "/run/secrets"
 TMP_DIR = "/tmp"  # noqa: S108 - the only writable path: a memory-backed emptyDir (gunicorn heartbeat)
 PORT_NAME = "http"
 # Prometheus metrics (app/backend_api/metrics.py): served by gunicorn's master on a port of their
 # own, from files the workers write to a memory-backed emptyDir.
 METRICS_PORT_NAME, METRICS_PATH, METRICS_DIR = "metrics", "/metrics", "/run/metrics"
 DEFAULT_METRICS_PORT = 9102
-# Environment variables and volumes the backend itself sets; user input must not shadow them.
+# Environment variables and volumes the backend itself sets, or that would move what it mounts
+# (the app reads its secrets from SECRETS_DIR when that is set); user input must not shadow them.
 RESERVED_ENV = (
     "PORT",
     "GRACEFUL_TIMEOUT",

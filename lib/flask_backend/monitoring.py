@@ -67,11 +67,16 @@ class Metrics:
         v.int_in_range("metrics.dir_size_mib", self.dir_size_mib, 1, 1024)
 
 
-def resolve_metrics(metrics: Metrics | None, port: int) -> Metrics | None:
+def resolve_metrics(metrics: Metrics | None, port: int, service_port: int) -> Metrics | None:
     if metrics is not None and metrics.port == port:
         raise ValueError(
             f"metrics.port must differ from port ({port}): scrapers are admitted to the "
             f"metrics port only, got {metrics.port}"
+        )
+    if metrics is not None and metrics.port == service_port:
+        raise ValueError(
+            f"metrics.port must differ from service_port ({service_port}): the Service would "
+            f"have two ports {service_port}, which the API server refuses; got {metrics.port}"
         )
     return metrics
 

@@ -33,8 +33,9 @@ class NetworkPolicyOptions:
     """Which traffic the backend's NetworkPolicy admits. Defaults never break the default setup."""
 
     ingress_namespaces: tuple[str, ...] = ()
-    """Namespaces allowed to reach the http port. Default: - any source may reach the http port
-    (and only that port)."""
+    """Namespaces whose pods may reach the http port (and only that port), besides the proxies
+    of ``ingress`` and ``http_route``. Default: - the pods of the backend's own namespace and
+    those proxies (any source, with an Ingress whose ``controller_namespace`` is unknown)."""
     egress: tuple[EgressRule, ...] | None = None
     """When set, egress is denied except DNS and these rules. Default: - egress unrestricted."""
 
@@ -60,6 +61,10 @@ class NetworkPolicyOptions:
                 v.label_value(f"network_policy.egress[{i}].pod_labels[{key!r}]", value)
 
 
+# A peer of every pod in the policy's own namespace.
+SAME_NAMESPACE: dict[str, Any] = {"podSelector": {}}
+
+
 def namespace_peer(namespace: str, pod_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     peer: dict[str, Any] = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
@@ -73,12 +78,17 @@ def network_policy(backend: FlaskBackend) -> dict[str, Any] | None:
     options = backend.network_policy_options
     if options is None:
         return None
+    # Routed traffic arrives from the ingress controller's or Gateway's proxies. Without a
+    # list, the pods of the backend's own namespace: never every pod of the cluster, which
+    # could then hold the app's connections (kubelet probes and port-forward come from the
+    # node and the pod itself, which a NetworkPolicy does not stop).
     ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": PORT_NAME}]}
-    if options.ingress_namespaces:
-        # Routed traffic arrives from the ingress controller's or Gateway's proxies. (With
-        # no list, any source may reach the port: the proxies included.)
+    routed = backend.ingress_options
+    if options.ingress_namespaces or routed is None or routed.router_namespace is not None:
+        own = [] if options.ingress_namespaces else [SAME_NAMESPACE]
         admitted = dict.fromkeys([*options.ingress_namespaces, *backend.router_namespaces])
-        ingress["from"] = [namespace_peer(ns) for ns in admitted]
+        ingress["from"] = [*own, *(namespace_peer(ns) for ns in admitted)]
+    # else an Ingress whose controller may run anywhere: any source may reach the port.
     rules = [ingress]
     metrics = backend.metrics
     if metrics is not None and metrics.scrape_namespaces:

@@ -39,6 +39,18 @@ if TYPE_CHECKING:
     from flask_backend.backend import FlaskBackend
 
 IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# The volume types Pod Security "restricted" admits (pod-security-admission's
+# check_restrictedVolumes.go); a hostPath or an NFS share would get the pods refused.
+RESTRICTED_VOLUME_TYPES = (
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+)
 # checkov's "CPU limits should be set": skipped, on this Deployment only, when the user opts out
 # of a CPU limit (resources.cpu_limit_millicores=None), with the reason in the manifest.
 CPU_LIMIT_CHECK = "CKV_K8S_11"
@@ -405,18 +417,30 @@ def _cpu_env(name: str, resource: str) -> dict[str, Any]:
     }
 
 
-def volumes_json(volumes: Sequence[kplus.Volume]) -> list[dict[str, Any]]:
-    """The user's cdk8s-plus Volumes as JSON, written by cdk8s-plus itself (in a scratch pod:
-    a Volume writes itself only as part of a pod). A few round trips, only with volumes."""
+def volumes_json(volumes: Mapping[str, kplus.Volume]) -> list[dict[str, Any]]:
+    """The user's cdk8s-plus Volumes (by mount path) as JSON, written by cdk8s-plus itself (in
+    a scratch pod: a Volume writes itself only as part of a pod), each of a type Pod Security
+    "restricted" admits. A few round trips, only with volumes."""
     if not volumes:
         return []
     import cdk8s_plus_27 as kplus
 
     scratch = cdk8s.Chart(cdk8s.App(), "volumes")
     pod = kplus.Pod(
-        scratch, "pod", volumes=list(volumes), containers=[kplus.ContainerProps(image="scratch")]
+        scratch,
+        "pod",
+        volumes=list(volumes.values()),
+        containers=[kplus.ContainerProps(image="scratch")],
     )
-    return list(cdk8s.ApiObject.of(pod).to_json()["spec"]["volumes"])
+    written = list(cdk8s.ApiObject.of(pod).to_json()["spec"]["volumes"])
+    for path, volume in zip(volumes, written, strict=True):
+        kind = next(key for key in volume if key != "name")
+        if kind not in RESTRICTED_VOLUME_TYPES:
+            raise ValueError(
+                f'volumes[{path!r}] must be of a type Pod Security "restricted" admits '
+                f"({', '.join(RESTRICTED_VOLUME_TYPES)}), got {kind}"
+            )
+    return written
 
 
 def checkov_skips(resources: Resources) -> dict[str, str] | None:
@@ -443,7 +467,6 @@ def app_container(backend: FlaskBackend, serving: bool) -> dict[str, Any]:
         "GRACEFUL_TIMEOUT": str(backend.shutdown.graceful_timeout_seconds),
         "MAX_REQUEST_BYTES": str(backend.max_request_bytes),
         **backend.extra_env,
-        **({"SECRETS_DIR": SECRETS_DIR} if secret_files else {}),
         **(metrics_env(backend.metrics) if serving_metrics else {}),
     }
     # gunicorn sizes its workers from the CPU the container really has (Downward API): its

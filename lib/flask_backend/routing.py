@@ -99,9 +99,9 @@ class HttpRoute:
     path: str = "/"
     """Path prefix routed to the backend (PathPrefix). Default: "/"."""
     controller_namespace: str | None = None
-    """Namespace of the Gateway's proxy pods, which the NetworkPolicy then admits (when it
-    admits only some namespaces). Default: - the namespace of each parent Gateway, where Istio,
-    NGINX Gateway Fabric and Envoy Gateway's Gateway-namespace mode run them."""
+    """Namespace of the Gateway's proxy pods, which the NetworkPolicy then admits to the http
+    port. Default: - the namespace of each parent Gateway, where Istio, NGINX Gateway Fabric
+    and Envoy Gateway's Gateway-namespace mode run them."""
 
     def _validate(self, route_namespace: str | None) -> tuple[str, ...]:
         """Check the fields; return the namespaces whose proxies must reach the pods."""

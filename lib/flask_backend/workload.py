@@ -81,7 +81,14 @@ def pod_disruption_budget(backend: FlaskBackend) -> dict[str, Any] | None:
     minimum = backend.autoscaling.min_replicas if backend.autoscaling else backend.replicas
     if minimum < 2:
         return None  # with one pod, any budget would block node drains
-    spec = {"maxUnavailable": 1, "selector": {"matchLabels": backend.selector_labels}}
+    spec = {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": backend.selector_labels},
+        # Readiness checks the database: in a database outage every pod is Running but not
+        # Ready, and a budget counting them would let no node drain. (Beta, on by default, from
+        # Kubernetes 1.27; GA in 1.31.)
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
+    }
     return shared.document(
         backend.identity, "policy/v1", "PodDisruptionBudget", backend.name, spec=spec
     )

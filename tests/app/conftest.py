@@ -4,11 +4,13 @@ client, and an environment reset between tests."""
 import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from backend_api import config as app_config
 from backend_api import create_app, db
 
 # Variables that change what create_app() or gunicorn.conf.py do, besides every FLASK_*.
@@ -34,6 +36,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FLASK_") or name in _SETTINGS_ENV:
             monkeypatch.delenv(name)
+    # Nor a /run/secrets of the machine (a container's, Docker's): the app reads it unasked.
+    monkeypatch.setattr(app_config, "DEFAULT_SECRETS_DIR", Path("/nonexistent/run/secrets"))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backend_api import config as app_config
 from backend_api import create_app
 from backend_api.config import ConfigError, database_address, read_secrets_dir
 
@@ -66,6 +67,28 @@ def test_secrets_dir_overrides_flask_env(monkeypatch: pytest.MonkeyPatch, tmp_pa
     app = create_app()
     # Then the file wins
     assert app.config["SECRET_KEY"] == "from-file"
+
+
+def test_without_secrets_dir_the_secrets_come_from_where_the_pod_mounts_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given no SECRETS_DIR (the construct sets none) and the mounted Secret's files
+    mounted = write_secrets(tmp_path / "run-secrets", SECRET_KEY="from-mount")
+    monkeypatch.setattr(app_config, "DEFAULT_SECRETS_DIR", mounted)
+    # When the app is built
+    app = create_app()
+    # Then it has read them
+    assert app.config["SECRET_KEY"] == "from-mount"
+
+
+def test_without_secrets_dir_or_a_mounted_secret_no_file_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given neither (secrets as variables, or none)
+    monkeypatch.setattr(app_config, "DEFAULT_SECRETS_DIR", tmp_path / "absent")
+    monkeypatch.setenv("FLASK_SECRET_KEY", "from-env")
+    # When the app is built, it does not fail, and the variable counts
+    assert create_app().config["SECRET_KEY"] == "from-env"
 
 
 def test_test_config_overrides_secrets_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
