@@ -34,9 +34,9 @@ import synth  # noqa: E402
 import workers  # noqa: E402
 
 # Goals (from the brief that asked for this benchmark).
-FLOOR_RATIO_MAX = 1.05
-MARGINAL_RATIO_MAX = 1.5
-MANY_BACKENDS_SECONDS_MAX = 2.0
+# Issue 23: main.py at most 1.10x an empty chart synthesized with cdk8s alone. The per-backend
+# goals against naive cdk8s-plus-27 code are withdrawn (their rows stay, as information).
+FLOOR_RATIO_MAX = 1.10
 THROUGHPUT_SHARE_MIN = 0.90
 P99_RATIO_MAX = 1.25
 MEMORY_SHARE_MAX = 0.50
@@ -132,8 +132,8 @@ def synth_section(
         "",
         "| A | B | pairs | median A (s) | median B (s) | A/B |",
         "|---|---|---:|---:|---:|---:|",
-        f"| `python main.py` (default settings) | empty app loading cdk8s, cdk8s-plus-27 and "
-        f"`imports/k8s` | {len(floor.a)} "
+        f"| `python main.py` (default settings) | an empty chart synthesized with cdk8s alone "
+        f"| {len(floor.a)} "
         f"| {floor.median_a:.3f} | {floor.median_b:.3f} | {floor.ratio:.2f}x |",
     ]
     for count, comparison in results.by_count.items():
@@ -161,30 +161,18 @@ def synth_section(
         f"Marginal cost per backend, (t(N={high}) - t(N={low})) / {high - low} from the medians: "
         f"**ours {ours_ms:.1f} ms, naive {naive_ms:.1f} ms, ratio {results.marginal_ratio:.2f}x**. "
         "A FlaskBackend emits 7 objects (ServiceAccount, ConfigMap, Secret, Deployment, Service, "
-        "PodDisruptionBudget, NetworkPolicy), validated and hardened, each built once in Python "
-        "and handed to cdk8s whole (two jsii round trips per object); the naive code emits 4 "
-        "(Deployment, Service, ConfigMap, Secret) through cdk8s-plus-27 and validates nothing.",
+        "PodDisruptionBudget, NetworkPolicy), validated and hardened, each an ordinary "
+        "cdk8s.ApiObject with its fields added as JSON patches; the naive code emits 4 "
+        "(Deployment, Service, ConfigMap, Secret) through cdk8s-plus-27 and validates nothing. "
+        "Information only: the goals against it are withdrawn (issue 23).",
         "",
     ]
-    many = results.by_count[high].median_a
     goals = [
         Goal(
-            "main.py vs framework floor",
+            "main.py vs an empty cdk8s chart",
             f"{floor.ratio:.2f}x ({floor.median_a:.3f} vs {floor.median_b:.3f} s)",
             f"<= {FLOOR_RATIO_MAX}x",
             floor.ratio <= FLOOR_RATIO_MAX,
-        ),
-        Goal(
-            "marginal cost per backend, ours/naive",
-            f"{results.marginal_ratio:.2f}x ({ours_ms:.1f} vs {naive_ms:.1f} ms)",
-            f"<= {MARGINAL_RATIO_MAX}x",
-            results.marginal_ratio <= MARGINAL_RATIO_MAX,
-        ),
-        Goal(
-            f"{high} backends in one app",
-            f"{many:.2f} s",
-            f"< {MANY_BACKENDS_SECONDS_MAX} s (N=200)",
-            many < MANY_BACKENDS_SECONDS_MAX,
         ),
     ]
     return lines, goals

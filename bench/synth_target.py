@@ -1,5 +1,7 @@
 """One synth, as a fresh process: what bench/synth.py times (and bench/profile_synth.py profiles).
 
+    python bench/synth_target.py cdk8s OUTDIR      an empty chart synthesized with cdk8s alone
+                                                   (issue 23's floor for main.py)
     python bench/synth_target.py empty OUTDIR      an empty app that loads cdk8s, cdk8s-plus-27 and
                                                    imports/k8s (issue 14's floor for main.py)
     python bench/synth_target.py bare OUTDIR       an empty app loading cdk8s and cdk8s-plus-27
@@ -64,9 +66,15 @@ def add_naive(chart: object, count: int) -> None:
 
 def main(argv: list[str]) -> None:
     kind, outdir = argv[0], argv[-1]
-    count = int(argv[1]) if kind not in ("empty", "bare") else 0
+    count = int(argv[1]) if kind not in ("empty", "bare", "cdk8s") else 0
 
     import cdk8s
+
+    if kind == "cdk8s":
+        app = cdk8s.App(outdir=outdir)
+        cdk8s.Chart(app, "empty")
+        app.synth()
+        return
     import cdk8s_plus_27  # noqa: F401 - loading its jsii assembly is part of the floor
 
     if kind == "empty":

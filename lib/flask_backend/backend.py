@@ -80,7 +80,7 @@ class FlaskBackend(Construct):
     ``deployment``, ``service``, ``config_map``, ``secret``, ``service_account``,
     ``pod_disruption_budget``, ``network_policy``, ``horizontal_pod_autoscaler``,
     ``service_monitor``, ``migration_job``, ``migration_network_policy``, ``ingress`` and
-    ``http_route``. Each object's JSON is built once, in Python; escape hatches on them land
+    ``http_route``. Each is an ordinary ApiObject, so cdk8s's escape hatches work on it
     (``ApiObject.of(backend.deployment).add_json_patch(...)``, ``.metadata.add_label(...)``).
     """
 
