@@ -32,12 +32,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The real Kubernetes control plane the cluster tests run (tests/cluster), built from the Go
-# modules pinned in tools/controlplane into .cache/control-plane/ (a no-op once built).
+# The real Kubernetes control plane the cluster tests run (tests/cluster), and the node that the
+# node tests (tests/node) add to it, built from the Go modules pinned in tools/controlplane into
+# .cache/control-plane/ (a no-op once built).
 control-plane:
 	@PYTHON=$(PYTHON) scripts/build-control-plane >/dev/null
 
-# The images the node runs (app/Dockerfile's, PostgreSQL, pause), built with buildah on local
+# The images the node runs (app/Dockerfile's, PostgreSQL, pause, nginx), built with buildah on local
 # stand-ins for their Debian-based bases, cached in ~/.cache/flask-backend (a no-op once built).
 images:
 	@scripts/build-images >/dev/null
@@ -48,10 +49,11 @@ images:
 linters:
 	@PYTHON=$(PYTHON) scripts/build-linters >/dev/null
 
-bench: $(STAMP) control-plane
+bench: $(STAMP) control-plane images
 	$(WITH_NODE) $(BIN)/python bench/run.py
 	$(WITH_NODE) $(BIN)/python bench/database.py
 	$(WITH_NODE) $(BIN)/python bench/control_plane.py
+	$(WITH_NODE) $(BIN)/python bench/node.py
 	$(WITH_NODE) $(BIN)/python bench/metrics.py
 
 # Only cdk8s, constructs, Node.js from PyPI and python-dotenv (not the app, mypy or ruff). pip

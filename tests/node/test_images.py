@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 from tests.app.test_dockerignore import tracked_files_under
+from tier_settings import DEFAULT_IMAGE
 
 
 def manifest_and_config(archive: Path) -> tuple[dict, dict]:
@@ -30,7 +31,7 @@ def files_in(archive: Path) -> set[str]:
 
 def test_api_image_is_tagged_and_runs_gunicorn_as_10001_from_app(images: Path) -> None:
     manifest, config = manifest_and_config(images / "api.tar")
-    assert manifest["RepoTags"] == ["docker.io/library/flask-backend-api:0.1.0"]
+    assert manifest["RepoTags"] == [f"docker.io/library/{DEFAULT_IMAGE}"]  # what main.py runs
     assert config["config"]["User"] == "10001:10001"
     assert config["config"]["WorkingDir"] == "/app"
     assert config["config"]["Cmd"][0] == "gunicorn"

@@ -1,0 +1,417 @@
+"""The user's path on a real node: build the image, synthesize, `kubectl apply -f dist`, pods
+Running and Ready, the Service answering, backed by PostgreSQL in the cluster.
+
+Every node test is in this one module: pytest-xdist (--dist loadfile) gives a module to one
+worker, so the session's one node (tests/node/conftest.py) is started once and shared by them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.node.node import NODE_IP, Node
+from tier_settings import DEFAULT_IMAGE
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRESQL_MANIFEST = Path(__file__).with_name("postgresql.yaml")
+DATABASE_IP = "10.96.0.50"  # the postgresql Service's fixed ClusterIP (postgresql.yaml)
+NAMESPACE = "backend"
+APP = "flask-api"
+API_PORT = 8000
+WAIT = "120s"
+# The seed's "How to Deploy" and "How to Verify", verbatim, run in the synthesized folder.
+SEED_DEPLOY = ("kubectl get ns backend || kubectl create ns backend", "kubectl apply -f .")
+SEED_VERIFY = ("kubectl get pods -n backend", "kubectl get svc -n backend")
+# One key for every release synthesized here: a new key would itself roll the pods.
+SECRET_KEY = secrets.token_urlsafe(32)
+NEXT_IMAGE = f"{DEFAULT_IMAGE}-next"  # a new release's tag, given to the same image
+
+
+@dataclass
+class Deployed:
+    dist: Path
+    outputs: dict[str, str]  # each seed command's output
+    timings: dict[str, float]  # seconds from `kubectl apply`, per step
+    service_ip: str
+
+
+def run_ok(node: Node, *args: str, timeout: float = 180) -> str:
+    result = node.kubectl(*args, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"kubectl {' '.join(args)} failed:\n{result.stderr}\n{describe(node)}\n{node.logs()}"
+        )
+    return result.stdout
+
+
+def describe(node: Node) -> str:
+    """What a person would look at when pods do not come up."""
+    pods = node.kubectl("get", "pods", "-A", "-o", "wide").stdout
+    events = node.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp").stdout
+    return f"pods:\n{pods}\nevents (last 30):\n" + "\n".join(events.splitlines()[-30:])
+
+
+def shell(node: Node, command: str, cwd: Path) -> str:
+    """Run a command line as a person types it; its output and errors as they interleave."""
+    result = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=node.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{command}: {result.stdout}\n{describe(node)}"
+    return result.stdout
+
+
+def synthesize(out: Path, database_url: str, *args: str) -> None:
+    """main.py as a user runs it, with the secret values from the environment."""
+    env = {
+        **os.environ,
+        "CDK8S_OUTDIR": str(out),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=out.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def database(node: Node) -> str:
+    """PostgreSQL on the node; returns the backend's DATABASE_URL (never printed)."""
+    password = secrets.token_urlsafe(24)
+    run_ok(node, "apply", "-f", str(POSTGRESQL_MANIFEST))
+    run_ok(
+        node,
+        *("create", "secret", "generic", "postgresql", "-n", "database"),
+        f"--from-literal=POSTGRES_PASSWORD={password}",
+    )
+    run_ok(
+        node, "rollout", "status", "deployment/postgresql", "-n", "database", f"--timeout={WAIT}"
+    )
+    return f"postgresql://app:{password}@{DATABASE_IP}:5432/app"
+
+
+@pytest.fixture(scope="module")
+def deployed(node: Node, database: str, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+    """dist/ synthesized with DATABASE_URL pointing at the in-cluster PostgreSQL, then the
+    seed's commands, timed from the apply."""
+    dist = tmp_path_factory.mktemp("project") / "dist"
+    synthesize(dist, database)
+    outputs = {}
+    for command in SEED_DEPLOY:
+        outputs[command] = shell(node, command, dist)
+    applied = time.monotonic()
+    timings = {}
+    run_ok(
+        node,
+        "wait",
+        "--for=condition=complete",
+        "job",
+        "--all",
+        "-n",
+        NAMESPACE,
+        f"--timeout={WAIT}",
+    )
+    timings["migration Job Complete"] = time.monotonic() - applied
+    run_ok(node, "rollout", "status", f"deployment/{APP}", "-n", NAMESPACE, f"--timeout={WAIT}")
+    timings["Deployment rolled out (pods Ready)"] = time.monotonic() - applied
+    for command in SEED_VERIFY:
+        outputs[command] = shell(node, command, dist)
+    service_ip = run_ok(
+        node, "get", "svc", APP, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
+    )
+    print("\n".join(f"$ {c}\n{o}" for c, o in outputs.items()))
+    print(f"timings from apply: {timings}; node start-up: {node.timings}")
+    return Deployed(dist, outputs, timings, service_ip)
+
+
+def pods(node: Node, selector: str = f"app.kubernetes.io/name={APP}") -> list[dict]:
+    got = run_ok(node, "get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json")
+    return json.loads(got)["items"]
+
+
+def http_get(
+    host: str, port: int, path: str, method: str = "GET", body: dict | None = None, timeout=5.0
+):
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        payload = None if body is None else json.dumps(body)
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# -- (1) the seed's commands -------------------------------------------------------------------
+
+
+def test_seed_commands_bring_the_pods_running_and_ready(node: Node, deployed: Deployed) -> None:
+    listing = deployed.outputs["kubectl get pods -n backend"].splitlines()
+    header, rows = listing[0].split(), [line.split() for line in listing[1:]]
+    assert header[:3] == ["NAME", "READY", "STATUS"]
+    api_rows = [row for row in rows if not row[0].startswith(f"{APP}-migrate-")]
+    job_rows = [row for row in rows if row[0].startswith(f"{APP}-migrate-")]
+    assert len(api_rows) == 2
+    assert all(row[1:3] == ["1/1", "Running"] for row in api_rows), listing
+    assert [row[2] for row in job_rows] == ["Completed"], listing
+    jobs = json.loads(run_ok(node, "get", "jobs", "-n", NAMESPACE, "-o", "json"))["items"]
+    assert [job["status"].get("succeeded") for job in jobs] == [1]
+    services = deployed.outputs["kubectl get svc -n backend"]
+    assert f"{APP} " in services
+    assert deployed.service_ip in services
+
+
+# -- (2) through the Service and through kubectl port-forward ---------------------------------
+
+
+def test_service_answers_on_its_cluster_ip_with_items_stored_in_postgresql(
+    node: Node, deployed: Deployed
+) -> None:
+    ip = deployed.service_ip
+    assert node.in_netns(http_get, ip, 80, "/readyz")[0] == 200
+    name = f"through-cluster-ip-{secrets.token_hex(4)}"
+    status, _ = node.in_netns(http_get, ip, 80, "/api/v1/items", "POST", {"name": name})
+    assert status == 201
+    status, body = node.in_netns(http_get, ip, 80, "/api/v1/items")
+    assert status == 200
+    assert name in body.decode()
+    # Stored in the cluster's PostgreSQL, not in a pod: psql there finds it.
+    (postgresql,) = json.loads(run_ok(node, "get", "pods", "-n", "database", "-o", "json"))["items"]
+    rows = run_ok(
+        node,
+        *("exec", "-n", "database", postgresql["metadata"]["name"], "--"),
+        *("psql", "--host=/tmp", "--username=app", "--dbname=app", "--tuples-only", "--command"),
+        "SELECT name FROM items",
+    )
+    assert name in rows
+
+
+def test_port_forward_reaches_the_service(node: Node, deployed: Deployed) -> None:
+    command = [str(node.bin_dir / "kubectl"), "port-forward", "-n", NAMESPACE, f"svc/{APP}", ":80"]
+    with subprocess.Popen(
+        command, env=node.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as forward:
+        try:
+            line = forward.stdout.readline()  # type: ignore[union-attr]
+            # "Forwarding from 127.0.0.1:PORT -> 8000"
+            assert line.startswith("Forwarding from 127.0.0.1:"), line
+            port = int(line.split()[2].rsplit(":", 1)[1])
+            assert http_get("127.0.0.1", port, "/readyz")[0] == 200
+            name = f"through-port-forward-{secrets.token_hex(4)}"
+            assert http_get("127.0.0.1", port, "/api/v1/items", "POST", {"name": name})[0] == 201
+            status, body = http_get("127.0.0.1", port, "/api/v1/items")
+            assert (status, name in body.decode()) == (200, True)
+        finally:
+            forward.terminate()
+            forward.wait(timeout=10)
+
+
+# -- (4) the pods run as the manifest says -----------------------------------------------------
+
+
+def test_pods_run_as_the_manifest_says(node: Node, deployed: Deployed) -> None:
+    pod = pods(node)[0]["metadata"]["name"]
+
+    def inside(*command: str) -> str:
+        return run_ok(node, "exec", "-n", NAMESPACE, pod, "-c", APP, "--", *command)
+
+    status = inside("cat", "/proc/1/status")
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["Uid"].split()[:2] == ["10001", "10001"]
+    assert fields["Gid"].split()[:2] == ["10001", "10001"]
+    assert fields["CapEff"].strip() == "0000000000000000"
+    assert fields["CapPrm"].strip() == "0000000000000000"
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"  # filter mode: RuntimeDefault
+    python = "import os,sys; print(os.access(sys.argv[1], os.W_OK))"
+    assert inside("python", "-c", python, "/app").strip() == "False"  # read-only root
+    assert inside("python", "-c", python, "/tmp").strip() == "True"
+    mounts = inside("cat", "/proc/self/mounts")
+    root = next(line for line in mounts.splitlines() if line.split()[1] == "/")
+    assert "ro" in root.split()[3].split(",")
+    # Secrets as files, not environment variables, with the manifest's mode (0440).
+    listing = inside("ls", "-lL", "/run/secrets")
+    assert "-r--r----- " in listing
+    assert "DATABASE_URL" in listing
+    assert "DATABASE_URL" not in inside("env")
+
+
+# -- host state, and nothing left behind -------------------------------------------------------
+
+
+def host_state() -> dict[str, object]:
+    """What the node must not change on the host."""
+    from tests.node.node import DIR_PREFIX, KUBELET_SYSCTLS
+
+    def run(*command: str) -> str:
+        return subprocess.run(command, capture_output=True, text=True, timeout=30).stdout
+
+    watched = [*KUBELET_SYSCTLS, "net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet"]
+    watched += ["net/netfilter/nf_conntrack_max", "net/bridge/bridge-nf-call-iptables"]
+    sysctls = {}
+    for name in watched:
+        path = Path("/proc/sys") / name
+        sysctls[name] = path.read_text().strip() if path.exists() else None
+    return {
+        "sysctls": sysctls,
+        "links": run("ip", "-o", "link", "show"),
+        "addresses": run("ip", "-o", "addr", "show"),
+        "routes": run("ip", "route", "show", "table", "all"),
+        "iptables": "\n".join(
+            line for line in run("iptables-save").splitlines() if not line.startswith("#")
+        ),
+        "mounts": sorted(
+            line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        ),
+        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{DIR_PREFIX}*")),
+        "run folders": sorted(str(p) for p in Path("/tmp").glob(f"{DIR_PREFIX}*")),
+    }
+
+
+def test_a_node_changes_nothing_on_the_host_and_leaves_nothing_after_ctrl_c(
+    node: Node,
+) -> None:
+    # A second node, in a process of its own, stopped as a person stops it: Ctrl-C.
+    before = host_state()
+    with subprocess.Popen(
+        [sys.executable, "-m", "tests.node.node", "--no-images"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as started:
+        try:
+            line = started.stdout.readline()  # type: ignore[union-attr]
+            assert line.startswith("ready "), line + started.stderr.read()  # type: ignore[union-attr]
+            pid, workdir = int(line.split()[1]), line.split()[2]
+            during = host_state()
+            os.kill(pid, signal.SIGINT)
+            started.wait(timeout=120)
+        finally:
+            if started.poll() is None:
+                os.killpg(started.pid, signal.SIGKILL)
+                started.wait(timeout=30)
+    ignore = ("cgroups", "run folders")  # the second node's own, while it runs
+    assert {k: v for k, v in during.items() if k not in ignore} == {
+        k: v for k, v in before.items() if k not in ignore
+    }
+    assert host_state() == before
+    assert not Path(workdir).exists()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", workdir], capture_output=True, text=True, timeout=30
+    ).stdout
+    assert leftovers == ""
+    assert NODE_IP not in host_state()["addresses"]  # type: ignore[operator]
+
+
+# -- (5) self-healing --------------------------------------------------------------------------
+
+
+def ready_pods(node: Node) -> list[str]:
+    return [
+        p["metadata"]["name"]
+        for p in pods(node)
+        if p["metadata"].get("deletionTimestamp") is None
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+    ]
+
+
+def wait_for(what: str, check, node: Node, seconds: float = 180) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {seconds:.0f} s\n{describe(node)}")
+
+
+def test_a_deleted_pod_is_replaced_by_a_new_ready_one(node: Node, deployed: Deployed) -> None:
+    before = ready_pods(node)
+    assert len(before) == 2
+    run_ok(node, "delete", "pod", "-n", NAMESPACE, before[0], "--wait=false")
+    wait_for(
+        "a new Ready pod",
+        lambda: len(ready_pods(node)) == 2 and before[0] not in ready_pods(node),
+        node,
+    )
+
+
+def test_a_hung_app_is_restarted_by_its_liveness_probe(node: Node, deployed: Deployed) -> None:
+    pod = json.loads(run_ok(node, "get", "pod", "-n", NAMESPACE, ready_pods(node)[0], "-o", "json"))
+    name = pod["metadata"]["name"]
+    (status,) = [c for c in pod["status"]["containerStatuses"] if c["name"] == APP]
+    restarts = status["restartCount"]
+    # The app's processes (gunicorn's master and workers) stop answering: frozen from the host,
+    # as a deadlock would freeze them. The kubelet's liveness probe must restart the container.
+    node.signal_container(status["containerID"], signal.SIGSTOP)
+
+    def restarted() -> bool:
+        now = json.loads(run_ok(node, "get", "pod", "-n", NAMESPACE, name, "-o", "json"))
+        (current,) = [c for c in now["status"]["containerStatuses"] if c["name"] == APP]
+        return current["restartCount"] > restarts and current.get("ready", False)
+
+    wait_for("the liveness probe restarting the frozen container", restarted, node)
+
+
+def database_running(node: Node, running: bool) -> None:
+    """Freeze PostgreSQL's processes (SIGSTOP: a hung database server, queries and new
+    connections wait), or let them go on (SIGCONT). Its data stays, unlike a scale to zero."""
+    (pod,) = json.loads(run_ok(node, "get", "pods", "-n", "database", "-o", "json"))["items"]
+    (container,) = pod["status"]["containerStatuses"]
+    node.signal_container(container["containerID"], signal.SIGCONT if running else signal.SIGSTOP)
+
+
+def restart_counts(node: Node) -> dict[str, int]:
+    return {
+        p["metadata"]["name"]: sum(c["restartCount"] for c in p["status"]["containerStatuses"])
+        for p in pods(node)
+        if p["metadata"].get("deletionTimestamp") is None
+    }
+
+
+def test_without_the_database_pods_go_unready_but_are_not_restarted(
+    node: Node, deployed: Deployed
+) -> None:
+    wait_for("2 Ready pods", lambda: len(ready_pods(node)) == 2, node)
+    restarts = restart_counts(node)
+    try:
+        database_running(node, False)
+        frozen = time.monotonic()
+        wait_for("every pod unready", lambda: ready_pods(node) == [], node, seconds=120)
+        # Three liveness periods (10 s each) from the freeze: a liveness probe that depended on
+        # the database would have restarted the container by then.
+        time.sleep(max(0.0, frozen + 32 - time.monotonic()))
+        assert restart_counts(node) == restarts
+    finally:
+        database_running(node, True)
+    wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
+    assert restart_counts(node) == restarts
