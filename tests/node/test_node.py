@@ -415,3 +415,50 @@ def test_without_the_database_pods_go_unready_but_are_not_restarted(
         database_running(node, True)
     wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
     assert restart_counts(node) == restarts
+
+
+# -- (6) kubectl drain and the PodDisruptionBudget ---------------------------------------------
+
+
+def drain(node: Node, seconds: int) -> subprocess.CompletedProcess[str]:
+    """Drain the node of the backend's pods (only: PostgreSQL stays), for at most seconds."""
+    return node.kubectl(
+        *("drain", "node", "--pod-selector", f"app.kubernetes.io/name={APP}"),
+        *("--delete-emptydir-data", "--ignore-daemonsets", f"--timeout={seconds}s"),
+        timeout=seconds + 30,
+    )
+
+
+def test_drain_evicts_backend_pods_one_at_a_time_as_the_budget_allows(
+    node: Node, deployed: Deployed
+) -> None:
+    # One node: an evicted pod's replacement cannot start elsewhere, so after the first
+    # eviction the budget (maxUnavailable 1) refuses the second, and drain keeps asking.
+    wait_for("2 Ready pods", lambda: len(ready_pods(node)) == 2, node)
+    before = set(ready_pods(node))
+    try:
+        result = drain(node, 20)
+        assert result.returncode != 0, result.stdout
+        assert "disruption budget" in result.stderr + result.stdout
+        remaining = {p["metadata"]["name"] for p in pods(node)} & before
+        assert len(remaining) == 1, result.stdout + result.stderr
+    finally:
+        run_ok(node, "uncordon", "node")
+    wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
+
+
+def test_drain_evicts_unready_backend_pods_when_the_database_is_down(
+    node: Node, deployed: Deployed
+) -> None:
+    wait_for("2 Ready pods", lambda: len(ready_pods(node)) == 2, node)
+    try:
+        database_running(node, False)
+        wait_for("every pod unready", lambda: ready_pods(node) == [], node, seconds=120)
+        before = {p["metadata"]["name"] for p in pods(node)}
+        result = drain(node, 15)
+        remaining = {p["metadata"]["name"] for p in pods(node)} & before
+        assert (result.returncode, remaining) == (0, set()), result.stdout + result.stderr
+    finally:
+        database_running(node, True)
+        run_ok(node, "uncordon", "node")
+        wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
