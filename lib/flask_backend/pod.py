@@ -133,7 +133,7 @@ class Probes:
     period_seconds: int = 10
     """Readiness and liveness period. Default: 10."""
     timeout_seconds: int = 2
-    """Per-probe timeout. Default: 2 (the readiness database check itself gives up after 0.5)."""
+    """Per-probe timeout. Default: 2 (the app's readiness check gives up after 1 s)."""
     startup_failure_threshold: int = 30
     """Startup probes (every 2 s) before the container is restarted. Default: 30 (60 s to boot)."""
 
