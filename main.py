@@ -147,6 +147,22 @@ def summary(app: cdk8s.App, files: Sequence[Path], tier: Tier) -> tuple[list[str
     return lines, warnings
 
 
+def secret_in_git(files: Sequence[Path], tier: Tier) -> list[str]:
+    """A warning when the output holds a Secret and git would commit it (CDK8S_OUTDIR=deploy/out
+    in a repository that does not ignore it)."""
+    from flask_backend.output import committed_by_git
+
+    if tier.secrets is None:
+        return []
+    committed = committed_by_git(files)
+    if not committed:
+        return []
+    return [
+        f"warning: {committed[0]} holds a Secret, and git would commit it: it is in a git work "
+        "tree and not ignored. Add its folder to .gitignore, or use --existing-secret NAME."
+    ]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     outdir = Path(os.environ.get("CDK8S_OUTDIR") or "dist")
@@ -159,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_printable(tier)
         app, files, tier = synthesize(tier, outdir)
         lines, warnings = summary(app, files, tier)
+        warnings += secret_in_git(files, tier)
         warnings += shadowed(env_file_read(args, os.environ, DEFAULT_ENV_FILE), os.environ)
     except (ValueError, TypeError, OutputError) as error:
         # Settings and the construct validate before anything is written: one line, no traceback.

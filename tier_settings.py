@@ -51,7 +51,8 @@ SETTINGS = (
         "Always, IfNotPresent or Never (default: IfNotPresent for the "
         "local default image, which no registry has; Always otherwise)",
     ),
-    Setting("name", "name of the backend's objects (default: flask-api)", "flask-api"),
+    # Not NAME: shells and WSL set NAME (the host's name), which would rename every object.
+    Setting("backend-name", "name of the backend's objects (default: flask-api)", "flask-api"),
     Setting("namespace", "namespace of the tier (default: backend)", "backend"),
     Setting("replicas", "pods to run (default: 2)", "2"),
     Setting(
@@ -251,7 +252,7 @@ def resolve(
     return Tier(
         image=image,
         image_pull_policy=pull_policy,
-        name=str(get("name")),
+        name=str(get("backend-name")),
         namespace=namespace,
         replicas=integer("replicas"),
         max_replicas=max_replicas,

@@ -40,16 +40,20 @@ def test_without_one_the_first_call_keeps_a_new_key_in_a_private_dotenv_and_says
     assert first not in line
 
 
-def test_a_dotenv_anyone_may_write_is_refused_naming_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "who"), [(0o666, "anyone"), (0o660, "its group")])
+def test_a_dotenv_others_may_write_is_refused_naming_it(
+    tmp_path: Path, mode: int, who: str
+) -> None:
+    # Its IMAGE= line would choose what runs with the app's secrets.
     (tmp_path / ".env").write_text("SECRET_KEY=planted-by-someone-else-not-a-real-key\n")
-    os.chmod(tmp_path / ".env", 0o666)  # noqa: S103 - the mistake under test
+    os.chmod(tmp_path / ".env", mode)
 
     with pytest.raises(SettingError) as raised:
         secret_key(environ={})
 
     assert str(raised.value) == (
-        "refusing to read '.env': anyone may write to it (mode 0666); name it with "
-        "--env-file .env if you trust it"
+        f"refusing to read env-file '.env': {who} may write to it (mode {mode:04o}), and its "
+        "settings choose what runs with the secrets; chmod go-w .env"
     )
     assert "planted" not in str(raised.value)
 

@@ -95,10 +95,58 @@ def test_registry_image_is_always_pulled(run_main, tmp_path):
     assert (container["image"], container["imagePullPolicy"]) == (DIGEST_IMAGE, "Always")
 
 
-def test_flag_beats_environment_which_beats_env_file(run_main, tmp_path):
-    (tmp_path / "tier.env").write_text("REPLICAS=5\nLOG_LEVEL=debug\nNAME=from-file\n")
+def test_a_name_the_shell_sets_renames_nothing(run_main, tmp_path):
+    # WSL and some shells export NAME (the machine's name): main.py reads BACKEND_NAME.
+    code, _, err = run_main(NAME="DESKTOP-1", **FAKE_SECRETS)
 
-    run_main("--replicas", "3", ENV_FILE="tier.env", NAME="from-env", **FAKE_SECRETS)
+    assert code == 0, err
+    assert {d["metadata"]["name"] for d in synthesized(tmp_path) if d["kind"] == "Deployment"} == {
+        "flask-api"
+    }
+
+
+def test_main_reads_no_variable_that_shells_systems_or_ci_set():
+    inherited = {"NAME", "HOSTNAME", "HOST", "USER", "USERNAME", "LOGNAME", "HOME", "PATH"}
+    inherited |= {"PWD", "SHELL", "TERM", "LANG", "TZ", "TMPDIR", "DISPLAY", "CI", "NODE_NAME"}
+
+    assert not {setting.env for setting in main.SETTINGS} & inherited
+
+
+def test_a_named_env_file_others_may_write_is_refused(run_main, tmp_path):
+    # Its IMAGE= line would choose what runs with the app's secrets.
+    (tmp_path / "tier.env").write_text("IMAGE=registry.example.com/evil:1\n")
+    (tmp_path / "tier.env").chmod(0o660)
+
+    code, _, err = run_main("--env-file", "tier.env", **FAKE_SECRETS)
+
+    assert code == 2
+    assert err == (
+        "main.py: error: refusing to read env-file 'tier.env': its group may write to it (mode "
+        "0660), and its settings choose what runs with the secrets; chmod go-w tier.env\n"
+    )
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_writing_a_secret_where_git_would_commit_it_is_warned(run_main, tmp_path, ignored):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    if ignored:
+        (tmp_path / ".gitignore").write_text("deploy/\n")
+
+    code, _, err = run_main(CDK8S_OUTDIR="deploy/out", **FAKE_SECRETS)
+
+    assert code == 0
+    warning = (
+        "warning: deploy/out/backend.k8s.yaml holds a Secret, and git would commit it: it is in "
+        "a git work tree and not ignored. Add its folder to .gitignore, or use --existing-secret "
+        "NAME.\n"
+    )
+    assert (warning in err) is not ignored
+
+
+def test_flag_beats_environment_which_beats_env_file(run_main, tmp_path):
+    (tmp_path / "tier.env").write_text("REPLICAS=5\nLOG_LEVEL=debug\nBACKEND_NAME=from-file\n")
+
+    run_main("--replicas", "3", ENV_FILE="tier.env", BACKEND_NAME="from-env", **FAKE_SECRETS)
 
     documents = synthesized(tmp_path)
     (deployment,) = (d for d in documents if d["kind"] == "Deployment")
@@ -180,7 +228,7 @@ def test_output_replaces_what_the_previous_synth_wrote_without_leftovers(run_mai
         (["--replicas", "-1"], "main.py: error: replicas must be >= 0, got -1"),
         (["--replicas", "two"], "main.py: error: replicas must be a whole number, got 'two'"),
         (["--max-replicas", "-3"], "main.py: error: max-replicas must be >= 0"),
-        (["--name", "Flask_API"], "main.py: error: name must be a DNS label"),
+        (["--backend-name", "Flask_API"], "main.py: error: name must be a DNS label"),
         (["--image", "flask api:1"], "main.py: error: image must be an image reference"),
         (["--image", "repo/api"], "main.py: error: image must pin a tag or a digest"),
         (["--image-pull-policy", "Sometimes"], "main.py: error: image_pull_policy must be one of"),

@@ -74,6 +74,16 @@ def read_env_file(path: str) -> dict[str, str]:
 
     try:
         with open(path, "rb") as stream:
+            writable_by_others = os.fstat(stream.fileno()).st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+            if writable_by_others:
+                # Its lines pick the image that runs with the app's secrets (IMAGE=...).
+                mode = stat.S_IMODE(os.fstat(stream.fileno()).st_mode)
+                who = "anyone" if writable_by_others & stat.S_IWOTH else "its group"
+                raise SettingError(
+                    f"refusing to read env-file {path!r}: {who} may write to it (mode "
+                    f"{mode:04o}), and its settings choose what runs with the secrets; "
+                    f"chmod go-w {path}"
+                )
             data = stream.read(ENV_FILE_LIMIT + 1)  # bounded: /dev/zero or a log file by mistake
     except OSError as error:
         raise SettingError(f"env-file {path!r} cannot be read: {error.strerror}") from None
@@ -100,13 +110,11 @@ def check_default_env_file(path: str) -> None:
     except OSError as error:
         raise SettingError(f"env-file {path!r} cannot be read: {error.strerror}") from None
     owner_ok = status.st_uid in (os.geteuid(), 0)
-    if not stat.S_ISREG(status.st_mode) or not owner_ok or status.st_mode & stat.S_IWOTH:
+    if not stat.S_ISREG(status.st_mode) or not owner_ok:
         why = (
             "it is not a regular file"
             if not stat.S_ISREG(status.st_mode)
             else f"it belongs to another user (uid {status.st_uid})"
-            if not owner_ok
-            else f"anyone may write to it (mode {stat.S_IMODE(status.st_mode):04o})"
         )
         raise SettingError(
             f"refusing to read {path!r}: {why}; name it with --env-file {path} if you trust it"

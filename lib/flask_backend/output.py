@@ -12,10 +12,11 @@ import re
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,6 +115,28 @@ def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> l
             if created:
                 target.rmdir()
     return [shown / name for name in written]
+
+
+def committed_by_git(files: Sequence[Path]) -> list[Path]:
+    """The files among `files` (of one folder) that `git add` would commit: inside a git work
+    tree and not ignored (a tracked file never is). None without git or outside a repository."""
+    git = shutil.which("git")
+    if git is None or not files:
+        return []
+    folder = files[0].parent
+
+    def git_says(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - git from PATH, our own arguments
+            [git, "-C", str(folder), *args], capture_output=True, text=True, timeout=30
+        ).stdout
+
+    try:
+        if git_says("rev-parse", "--is-inside-work-tree").strip() != "true":
+            return []
+        ignored = set(git_says("check-ignore", "--", *(f.name for f in files)).splitlines())
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [f for f in files if f.name not in ignored]
 
 
 def check_outdir(outdir: Path) -> Path:

@@ -350,7 +350,7 @@ def test_a_second_backend_in_the_namespace_is_never_touched(project: Project, tm
     project.deploy()
     # Another chart in the same namespace, deployed as the README says, under its own name...
     other = Project(project.plane, tmp_path / "billing", project.namespace)
-    other.synth(NAME="billing", MAX_REPLICAS="4", INGRESS_HOST="billing.example.com")
+    other.synth(BACKEND_NAME="billing", MAX_REPLICAS="4", INGRESS_HOST="billing.example.com")
     ok(other.run(DEPLOY.replace("flask-api-release", "billing-release")))
     # ... and objects made by hand: with kubectl create, and with our labels copied.
     ok(project.plane.kubectl("apply", "-f", "-", input=BY_HAND.format(namespace=project.namespace)))
