@@ -37,6 +37,10 @@ from backend_api.serving import concurrency  # noqa: E402 - needs app/ on the pa
 ENDPOINTS = ("/api/v1/info", "/livez")
 SECRET = "fake-bench-secret"  # noqa: S105 - not a real secret: a local throwaway server
 SERVER_CPU, CLIENT_CPU = "1", "0"
+# The `finally` below does not run when the benchmark is killed (a smoke test's timeout sends
+# SIGKILL): the kernel then sends the gunicorn master SIGTERM, and it stops its workers, so no
+# server outlives the benchmark and holds its port. tests/postgres.py starts PostgreSQL alike.
+DIE_WITH_BENCH = ("setpriv", "--pdeathsig=TERM", "--")
 MAX_REQUESTS_PER_SECOND = 50_000  # request budget of the Python fallback: far above what it does
 # Environment variables that would change gunicorn's settings behind the benchmark's back.
 GUNICORN_ENV = (
@@ -227,7 +231,7 @@ def gunicorn(spec: ServerSpec, workdir: Path) -> Iterator[Server]:
     cwd = spec.app_dir if spec.shipped_config else workdir
     log = (workdir / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
-        [*pin(SERVER_CPU), *spec.command(port)],
+        [*pin(SERVER_CPU), *DIE_WITH_BENCH, *spec.command(port)],
         cwd=cwd,
         env=env,
         stdout=log,  # the access log: written as in production, to a file nobody reads

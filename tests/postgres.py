@@ -86,19 +86,12 @@ class PostgresServer:
         return self.base / "postgres.log"
 
     def _as_server_user(self, command: list[str]) -> list[str]:
+        # --pdeathsig: a killed test run (or benchmark) leaves no server behind.
+        wrapper = ["setpriv", "--pdeathsig=TERM"]
         user = server_user()
-        if user is None:
-            return command
-        # --pdeathsig: a killed test run leaves no server behind.
-        return [
-            "setpriv",
-            f"--reuid={user.pw_uid}",
-            f"--regid={user.pw_gid}",
-            "--clear-groups",
-            "--pdeathsig=TERM",
-            "--",
-            *command,
-        ]
+        if user is not None:
+            wrapper += [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+        return [*wrapper, "--", *command]
 
     def init(self) -> None:
         user = server_user()

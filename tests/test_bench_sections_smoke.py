@@ -1,13 +1,14 @@
 """bench/database.py, bench/metrics.py and bench/attacks.py --smoke: each benchmark that writes a
 marked section of BENCHMARKS.md runs once, tiny (the database one against a real PostgreSQL), and
-writes its section into the file it is given; it never touches BENCHMARKS.md."""
+writes its section into the file it is given; it never touches BENCHMARKS.md, and leaves no
+process behind (tests/bench_run.py)."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests import bench_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,14 +42,7 @@ def test_bench_smoke_writes_its_section(
     output.write_text("# Benchmarks\n\nkept\n")
     before = (ROOT / "BENCHMARKS.md").read_bytes()
 
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--smoke", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = bench_run.run(script, "--smoke", "--output", str(output), timeout=180)
 
     assert done.returncode == 0, done.stderr[-3000:]
     text = output.read_text()

@@ -1,12 +1,14 @@
 """bench/run.py --smoke: every benchmark part runs once, tiny, and the table is written.
 
 The smoke run starts gunicorn on 127.0.0.1 and loads it for about a second per cell (wrk when
-installed, else bench/pyload.py); it never touches BENCHMARKS.md.
+installed, else bench/pyload.py); it never touches BENCHMARKS.md. Whether it passes, fails or
+is killed at its timeout, no process it started is left (tests/bench_run.py).
 """
 
-import subprocess
-import sys
+import time
 from pathlib import Path
+
+from tests import bench_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,14 +17,7 @@ def test_bench_smoke_writes_the_table(tmp_path: Path) -> None:
     output = tmp_path / "BENCHMARKS.md"
     before = (ROOT / "BENCHMARKS.md").read_bytes() if (ROOT / "BENCHMARKS.md").exists() else None
 
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--output", str(output)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = bench_run.run("run.py", "--smoke", "--output", str(output), timeout=60)
 
     assert done.returncode == 0, done.stderr[-3000:]
     table = output.read_text()
@@ -32,3 +27,21 @@ def test_bench_smoke_writes_the_table(tmp_path: Path) -> None:
     assert "| main.py vs an empty cdk8s chart |" in table
     before_after = (ROOT / "BENCHMARKS.md").read_bytes() if before is not None else None
     assert before_after == before  # the real table is left alone
+
+
+def test_a_benchmark_killed_while_loading_its_server_leaves_nothing(tmp_path: Path) -> None:
+    """A timeout kills the benchmark with SIGKILL, so its own cleanup never runs: its gunicorn
+    master and workers, and its load generator, must stop anyway and free their ports."""
+    output = tmp_path / "BENCHMARKS.md"
+    with bench_run.started("metrics.py", "--smoke", "--output", str(output)) as bench:
+        deadline = time.monotonic() + 60
+        # The load starts once gunicorn's workers serve (bench/load.py waits for /livez).
+        while not any(
+            command.startswith("wrk ") or "bench/pyload.py" in command
+            for command in bench.processes().values()
+        ):
+            assert bench.process.poll() is None, bench.process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the benchmark loaded no server within 60 s"
+            time.sleep(0.1)
+        assert sum("gunicorn" in command for command in bench.processes().values()) >= 2
+    # Leaving the block killed the benchmark's process group, and found nothing left behind.
