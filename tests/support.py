@@ -1,18 +1,23 @@
-"""Helpers the tests share: synthesize charts in-process and judge the output with real tools."""
+"""Helpers the tests share: synthesize charts in-process and judge the output with real tools.
+
+cdk8s, kubernetes-validate and main.py are imported where they are used: importing cdk8s
+starts jsii's Node.js process, which the control plane and node modules (and bench/), which
+use the helpers below, do not need.
+"""
 
 from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterator
+import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import cdk8s
-import kubernetes_validate
 import yaml
 
-import main
+if TYPE_CHECKING:
+    import cdk8s
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S_VERSION = "1.27"
@@ -28,6 +33,8 @@ FAKE_SECRETS = {
 
 def synth(build: Callable[[cdk8s.Chart], Any], *, namespace: str | None = "backend") -> list[dict]:
     """Build one chart with `build` and return its objects as plain dicts, in document order."""
+    import cdk8s
+
     app = cdk8s.App()
     chart = cdk8s.Chart(app, "test", namespace=namespace, disable_resource_name_hashes=True)
     build(chart)
@@ -42,11 +49,39 @@ def by_kind(documents: list[dict], kind: str) -> dict:
 def validate_strict(documents: list[dict], version: str = K8S_VERSION) -> None:
     """Validate every object against the official Kubernetes schema (1.27 unless told), strict
     mode; Gateway API objects against their CRD's schema (validate_custom)."""
+    import kubernetes_validate
+
     for document in documents:
         if document["apiVersion"].startswith("gateway.networking.k8s.io/"):
             validate_custom(document)
         else:
             kubernetes_validate.validate(document, version, strict=True)
+
+
+def unavailable(message: str) -> NoReturn:
+    """What a test does when something it needs is not here: under CI=true, where every test
+    must run, it fails; elsewhere it skips. `message` says what to run to get it."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {message}")
+    pytest.skip(message)
+
+
+def built_dir(script: Path, files: Iterable[str] = (), timeout: float = 60) -> Path | None:
+    """The folder a build script (scripts/build-*) names with `--where`, the output for the
+    current pins, if it holds every one of `files`; None when it is not built (the script
+    never builds with --where)."""
+    try:
+        result = subprocess.run(
+            [str(script), "--where"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except OSError:
+        return None
+    path = Path(result.stdout.strip())
+    if result.returncode != 0 or not all((path / name).is_file() for name in files):
+        return None
+    return path
 
 
 def crd_dir() -> Path:
@@ -55,12 +90,7 @@ def crd_dir() -> Path:
 
     found = binaries_dir()
     if found is None:
-        import pytest
-
-        message = "the Gateway API CRDs are not here: run `make control-plane` (tools/crds)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("the Gateway API CRDs are not here: run `make control-plane` (tools/crds)")
     return found.parent / "crds"
 
 
@@ -115,5 +145,7 @@ def load_dir(path: Path) -> Iterator[tuple[Path, list[dict]]]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment minus every setting main.py reads, plus `extra`."""
+    import main
+
     names = {s.env for s in main.SETTINGS} | set(main.SECRET_KEYS) | {"CDK8S_OUTDIR", "ENV_FILE"}
     return {k: v for k, v in os.environ.items() if k not in names} | extra

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.scanned import write_backends
-from tests.support import ROOT
+from tests.support import ROOT, unavailable
 
 # Absolute: `make test` passes a relative path, and checkov runs from the manifests' directory.
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov")).absolute()
@@ -43,10 +43,7 @@ def write_manifests(directory: Path) -> int:
 def checkov_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], int]:
     """Run checkov once for the module; return its JSON report and the resources it should see."""
     if not os.access(CHECKOV, os.X_OK):
-        message = f"checkov not found at {CHECKOV}: `make test` installs it (.venv-checkov)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"checkov not found at {CHECKOV}: `make test` installs it (.venv-checkov)")
     manifests = tmp_path_factory.mktemp("manifests")
     resources = write_manifests(manifests)
     command = [

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.cluster.controlplane import ControlPlane, binaries_dir
+from tests.support import unavailable
 
 HOW_TO_GET_IT = (
     "the cluster tests need the control plane binaries: run `make control-plane` "
@@ -15,12 +16,10 @@ HOW_TO_GET_IT = (
 )
 
 
-def require_binaries():
+def require_binaries() -> Path:
     found = binaries_dir()
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {HOW_TO_GET_IT}")
-        pytest.skip(HOW_TO_GET_IT)
+        unavailable(HOW_TO_GET_IT)
     return found
 
 

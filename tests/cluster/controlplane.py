@@ -26,6 +26,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import built_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-control-plane"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
@@ -55,16 +57,7 @@ class ControlPlaneError(RuntimeError):
 
 def binaries_dir() -> Path | None:
     """Where `make control-plane` put the binaries for the current pins, or None if not built."""
-    try:
-        result = subprocess.run(
-            [str(BUILD_SCRIPT), "--where"], capture_output=True, text=True, timeout=30
-        )
-    except OSError:
-        return None
-    path = Path(result.stdout.strip())
-    if result.returncode != 0 or not all((path / name).is_file() for name in BINARIES):
-        return None
-    return path
+    return built_dir(BUILD_SCRIPT, BINARIES)
 
 
 def free_port() -> int:

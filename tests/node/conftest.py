@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.node.node import Node, images_dir, missing_tools, node_binaries_dir
+from tests.support import unavailable
 
 HOW_TO_GET_IMAGES = (
     "the node tests need the images: run `make images` (buildah and mmdebstrap from apt, as "
@@ -20,9 +20,7 @@ HOW_TO_GET_IMAGES = (
 def images() -> Path:
     found = images_dir()
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {HOW_TO_GET_IMAGES}")
-        pytest.skip(HOW_TO_GET_IMAGES)
+        unavailable(HOW_TO_GET_IMAGES)
     return found
 
 
@@ -39,8 +37,6 @@ def node(images: Path) -> Iterator[Node]:
             else "the node tests need kubelet, kube-proxy and kube-scheduler: "
             "run `make control-plane`"
         )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {reason}")
-        pytest.skip(reason)
+        unavailable(reason)
     with Node(binaries, images) as running:
         yield running

@@ -54,6 +54,7 @@ from tests.cluster.controlplane import (
     kubeconfig,
     make_certificates,
 )
+from tests.support import built_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES_SCRIPT = ROOT / "scripts" / "build-images"
@@ -94,16 +95,7 @@ class NodeError(RuntimeError):
 
 def images_dir() -> Path | None:
     """Where `make images` put the archives for the current app/ and tools/images, or None."""
-    try:
-        result = subprocess.run(
-            [str(IMAGES_SCRIPT), "--where"], capture_output=True, text=True, timeout=60
-        )
-    except OSError:
-        return None
-    path = Path(result.stdout.strip())
-    if result.returncode != 0 or not all((path / name).is_file() for name in ARCHIVES):
-        return None
-    return path
+    return built_dir(IMAGES_SCRIPT, ARCHIVES)
 
 
 def node_binaries_dir() -> Path | None:
