@@ -25,6 +25,7 @@ from flask_backend import (
     Scheduling,
     Shutdown,
 )
+from flask_backend.contract import RESERVED_ENV
 from tests.support import FAKE_SECRETS
 
 IMAGE = "registry.example.com/team/api:1.4.2"
@@ -360,33 +361,19 @@ def test_config_must_not_make_a_variable_the_backend_reserves() -> None:
 
     assert message == (
         "config must not make the environment variable 'SECRETS_DIR', which the backend "
-        "reserves (PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, METRICS_PORT, "
-        "PROMETHEUS_MULTIPROC_DIR, CPU_REQUEST_MILLICORES, MAX_REQUEST_BYTES)"
+        f"reserves ({', '.join(RESERVED_ENV)})"
     )
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "PORT",
-        "GRACEFUL_TIMEOUT",
-        "SECRETS_DIR",
-        "CPU_LIMIT_MILLICORES",
-        "METRICS_PORT",
-        "PROMETHEUS_MULTIPROC_DIR",
-        "CPU_REQUEST_MILLICORES",
-        "MAX_REQUEST_BYTES",
-    ],
-)
-def test_env_must_not_shadow_what_the_backend_sets(key: str) -> None:
-    # These carry the contract with the app: overriding PORT would point the probes elsewhere.
+@pytest.mark.parametrize("key", RESERVED_ENV)
+def test_env_must_not_shadow_what_the_backend_reserves(key: str) -> None:
+    # The variables the backend sets carry the contract with the app (overriding PORT would
+    # point the probes elsewhere); SECRETS_DIR, which it does not set, would move where the app
+    # reads its secrets from.
     message = rejected(ValueError, env={key: "1"})
 
     assert message == (
-        "env key must not be one the backend sets "
-        "(PORT, GRACEFUL_TIMEOUT, SECRETS_DIR, CPU_LIMIT_MILLICORES, METRICS_PORT, "
-        "PROMETHEUS_MULTIPROC_DIR, CPU_REQUEST_MILLICORES, MAX_REQUEST_BYTES), "
-        f"got {key!r}"
+        f"env key must not be one the backend reserves ({', '.join(RESERVED_ENV)}), got {key!r}"
     )
 
 

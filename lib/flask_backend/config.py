@@ -126,7 +126,8 @@ def extra_env(env: Mapping[str, str] | None) -> dict[str, str]:
         if key in RESERVED_ENV:
             # These carry the contract with the app (port, grace period, CPU, secrets dir).
             raise ValueError(
-                f"env key must not be one the backend sets ({', '.join(RESERVED_ENV)}), got {key!r}"
+                f"env key must not be one the backend reserves ({', '.join(RESERVED_ENV)}), "
+                f"got {key!r}"
             )
     return result
 
