@@ -31,18 +31,16 @@ from flask_backend import (
     Scheduling,
     Shutdown,
 )
-from tests.support import FAKE_SECRETS, synth
-
-IMAGE = "registry.example.com/team/api@sha256:" + "4f2d3c8a9b1e7f60" * 4
+from tests.support import FAKE_SECRETS, PINNED_IMAGE, synth
 
 BACKENDS: dict[str, Callable[[cdk8s.Chart], Any]] = {
     "api": lambda chart: FlaskBackend(
-        chart, "api", image=IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
+        chart, "api", image=PINNED_IMAGE, secrets=FAKE_SECRETS, migrations=Migrations()
     ),
     "worker": lambda chart: FlaskBackend(
         chart,
         "worker",
-        image=IMAGE,
+        image=PINNED_IMAGE,
         existing_secret="worker-credentials",
         autoscaling=Autoscaling(),
         network_policy=NetworkPolicyOptions(
@@ -57,7 +55,7 @@ BACKENDS: dict[str, Callable[[cdk8s.Chart], Any]] = {
     "platform": lambda chart: FlaskBackend(
         chart,
         "platform",
-        image=IMAGE,
+        image=PINNED_IMAGE,
         name="platform",
         port=8080,
         service_port=8000,
@@ -90,8 +88,8 @@ BACKENDS: dict[str, Callable[[cdk8s.Chart], Any]] = {
         ingress=Ingress(host="api.example.com", tls_secret="api-tls", class_name="nginx"),
         http_route=HttpRoute(parent_refs=(GatewayRef("public", namespace="gateways"),)),
         env_from=(EnvFrom(config_map="platform-settings"),),
-        init_containers=(ExtraContainer("warm", IMAGE, command=("true",)),),
-        sidecars=(ExtraContainer("proxy", IMAGE),),
+        init_containers=(ExtraContainer("warm", PINNED_IMAGE, command=("true",)),),
+        sidecars=(ExtraContainer("proxy", PINNED_IMAGE),),
         priority_class_name="business-critical",
         service_account="platform-identity",
     ),

@@ -29,6 +29,13 @@ FAKE_SECRETS = {
     "SECRET_KEY": "fake-secret-key-for-tests-not-a-real-one",
     "DATABASE_URL": "postgresql://fake",
 }
+# The images the construct's tests deploy: one by tag, one pinned by digest (the snapshots show
+# both; the community's scanners judge the pinned one, tests/scanned.py).
+IMAGE = "registry.example.com/team/api:1.4.2"
+PINNED_IMAGE = (
+    "registry.example.com/team/api@sha256:"
+    "4f2d3c8a9b1e7f6054d2c3b8a9e1f7d6c5b4a3928170f6e5d4c3b2a1908f7e6d"
+)
 
 
 def synth(build: Callable[[cdk8s.Chart], Any], *, namespace: str | None = "backend") -> list[dict]:

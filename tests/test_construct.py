@@ -43,6 +43,7 @@ from flask_backend import (
 from flask_backend.pod import RESTRICTED_VOLUME_TYPES
 from tests.support import (
     FAKE_SECRETS,
+    IMAGE,
     by_kind,
     container,
     pod_spec,
@@ -51,7 +52,6 @@ from tests.support import (
     validate_strict,
 )
 
-IMAGE = "registry.example.com/team/api:1.4.2"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 SELECTOR = {"app.kubernetes.io/name": "api", "app.kubernetes.io/instance": "api"}
 CHECKSUM = "checksum/config"

@@ -26,9 +26,8 @@ from flask_backend import (
     Shutdown,
 )
 from flask_backend.contract import RESERVED_ENV
-from tests.support import FAKE_SECRETS
+from tests.support import FAKE_SECRETS, IMAGE
 
-IMAGE = "registry.example.com/team/api:1.4.2"
 REPOSITORY = "registry.example.com/team/api"
 # Distinctive, so its absence from a message proves something.
 SECRET_VALUE = "zq-fake-secret-value-7f3a9c-0123456789"

@@ -29,16 +29,12 @@ from flask_backend import (
 )
 from tests.support import (
     FAKE_SECRETS,
+    IMAGE,
     K8S_VERSION,
     NATIVE_SIDECARS_K8S_VERSION,
+    PINNED_IMAGE,
     synth,
     validate_strict,
-)
-
-TAGGED_IMAGE = "registry.example.com/team/api:1.4.2"
-PINNED_IMAGE = (
-    "registry.example.com/team/api@sha256:"
-    "4f2d3c8a9b1e7f6054d2c3b8a9e1f7d6c5b4a3928170f6e5d4c3b2a1908f7e6d"
 )
 
 
@@ -55,7 +51,7 @@ def test_default_backend_with_secrets(yaml_snapshot: Any) -> None:
         lambda chart: FlaskBackend(
             chart,
             "api",
-            image=TAGGED_IMAGE,
+            image=IMAGE,
             config={"LOG_LEVEL": "info", "ENVIRONMENT": "production"},
             secrets=FAKE_SECRETS,
         )
@@ -71,7 +67,7 @@ def test_existing_secret_with_autoscaling_and_egress_policy(yaml_snapshot: Any) 
         lambda chart: FlaskBackend(
             chart,
             "api",
-            image=TAGGED_IMAGE,
+            image=IMAGE,
             config={"LOG_LEVEL": "warning"},
             existing_secret="api-credentials",
             autoscaling=Autoscaling(min_replicas=3, max_replicas=12, cpu_utilization_percent=65),
@@ -142,7 +138,7 @@ def test_routed_with_ingress_and_http_route(yaml_snapshot: Any) -> None:
         lambda chart: FlaskBackend(
             chart,
             "api",
-            image=TAGGED_IMAGE,
+            image=IMAGE,
             secrets=FAKE_SECRETS,
             max_request_bytes=5 * 1024 * 1024,
             network_policy=NetworkPolicyOptions(ingress_namespaces=("frontend",)),

@@ -17,11 +17,8 @@ import pytest
 from backend_api.serving import concurrency
 from flask_backend import FlaskBackend, Resources
 from tests.pod import PodProcess, descendants, is_gunicorn, start_pod
-from tests.support import FAKE_SECRETS, synth
+from tests.support import FAKE_SECRETS, IMAGE, synth
 from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
-
-IMAGE = "registry.example.com/team/api:1.4.2"
-
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 
