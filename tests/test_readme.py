@@ -3,12 +3,14 @@ what they name (make targets, files, sections) exists."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import main
 from scripts import gen_reference
@@ -21,6 +23,7 @@ from tests.support import (
     load_dir,
     validate_strict,
 )
+from tests.test_main import npm_registry_reachable
 
 # The README is the guide; docs/ holds the reference and the guides; app/README.md the demo app.
 DOCUMENTS = {
@@ -193,3 +196,47 @@ def test_every_guide_is_linked_from_the_readme():
     linked = {link.partition("#")[0] for link in links(README)}
 
     assert {name for name in DOCUMENTS if name != "README.md"} - linked == set()
+
+
+# The cdk8s.yaml of "Use it in your own chart", beside the chart and the chart's own .venv.
+OWN_CDK8S_YAML = re.search(
+    r"^## Use it in your own chart\n.*?put a `cdk8s.yaml` beside it.*?^```yaml\n(.*?)^```",
+    README,
+    flags=re.DOTALL | re.M,
+).group(1)  # type: ignore[union-attr]
+
+
+def test_own_chart_with_its_cdk8s_yaml_runs_under_cdk8s_synth_without_an_activated_venv(tmp_path):
+    venv_bin = Path(sys.executable).parent
+    if not npm_registry_reachable(str(venv_bin / "npm")):
+        pytest.skip("cdk8s-cli comes from the npm registry, which cannot be reached from here")
+    (tmp_path / "chart.py").write_text(OWN_CHART, encoding="utf-8")
+    (tmp_path / "cdk8s.yaml").write_text(OWN_CDK8S_YAML, encoding="utf-8")
+    (tmp_path / ".venv").symlink_to(venv_bin.parent)
+    # A new shell: no SECRET_KEY, the venv not activated (its bin off PATH: `python` there is
+    # another interpreter, whose `import cdk8s` would fail). The README's switch for the CLI's
+    # upgrade check, which cannot reach registry.npmjs.org over plain HTTP from here.
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != str(venv_bin))
+    env = clean_env(PATH=path, CDK8S_CHECK_UPGRADE="false")
+    env.pop("SECRET_KEY", None)
+
+    cli = subprocess.run(
+        [str(venv_bin / "npx"), "--yes", "cdk8s-cli@2", "synth"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "Error" not in cli.stderr, cli.stderr
+    assert "end-of-life" not in cli.stderr  # jsii ran on the venv's Node.js
+    cli_dist = (tmp_path / "dist" / "backend.k8s.yaml").read_bytes()
+    validate_strict(list(yaml.safe_load_all(cli_dist)))
+    # The key the CLI's synth kept in .env gives `python chart.py` the same bytes.
+    assert (tmp_path / ".env").read_text().startswith("SECRET_KEY=")
+    again = run_own_chart(tmp_path)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert (tmp_path / "dist" / "backend.k8s.yaml").read_bytes() == cli_dist

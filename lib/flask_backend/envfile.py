@@ -50,7 +50,8 @@ def secret_key(
     if environ.get("SECRET_KEY"):
         return environ["SECRET_KEY"]
     if os.path.lexists(env_file):
-        check_default_env_file(env_file)
+        # A chart has no --env-file: what it can do is set the key or move the file.
+        check_default_env_file(env_file, remedy="set SECRET_KEY instead, or move it away")
         kept = read_env_file(env_file).get("SECRET_KEY")
         if kept:
             return kept
@@ -102,9 +103,10 @@ def read_env_file(path: str) -> dict[str, str]:
     return values
 
 
-def check_default_env_file(path: str) -> None:
+def check_default_env_file(path: str, *, remedy: str | None = None) -> None:
     """Refuse to read .env unasked when someone else could have planted it: in a shared
-    directory, their SECRET_KEY would sign your sessions. --env-file reads any file you name."""
+    directory, their SECRET_KEY would sign your sessions. --env-file reads any file you name
+    (main.py's remedy, said unless `remedy` says another)."""
     try:
         status = os.stat(path)
     except OSError as error:
@@ -117,7 +119,8 @@ def check_default_env_file(path: str) -> None:
             else f"it belongs to another user (uid {status.st_uid})"
         )
         raise SettingError(
-            f"refusing to read {path!r}: {why}; name it with --env-file {path} if you trust it"
+            f"refusing to read {path!r}: {why}; "
+            f"{remedy or f'name it with --env-file {path} if you trust it'}"
         )
 
 

@@ -61,11 +61,28 @@ def write_app(make_app: Callable[[str], cdk8s.App], outdir: Path) -> tuple[cdk8s
     # Constructs validate here, before anything is written, and outside the lock: building
     # takes most of a synth's time, so concurrent synths wait only for each other's writes.
     app = make_app(str(target / STAGING))
+    _check_built(app, target / STAGING)
     try:
         with _signals_raise(), _locked(target) as created:
             return app, _write_locked(app, target, outdir, created)
     except OSError as error:
         raise OutputError(f"cannot write {str(outdir)!r}: {error.strerror}") from None
+
+
+def _check_built(app: object, staging: Path) -> None:
+    """make_app's answer, checked before anything is written: an App built without the folder
+    it was given would synthesize straight into its own (cdk8s's default, `dist`), past the
+    staging folder and the record, and the next synth would refuse that unrecorded file."""
+    import cdk8s
+
+    if not isinstance(app, cdk8s.App):
+        got = "None" if app is None else type(app).__name__
+        raise TypeError(f"make_app must return the cdk8s.App it builds, got {got}")
+    if os.path.realpath(app.outdir) != str(staging):
+        raise ValueError(
+            "make_app must build its App with the folder it is given (App(outdir=outdir)), got "
+            f"an App writing to {app.outdir!r}"
+        )
 
 
 def _write_locked(app: cdk8s.App, target: Path, shown: Path, created: bool) -> list[Path]:
@@ -158,6 +175,10 @@ def check_outdir(outdir: Path) -> Path:
         raise OutputError(f"output directory {str(outdir)!r} is not a directory")
     # Early answers, before the App is built (write_app asks again under the lock).
     existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    if not existing.is_dir():
+        raise OutputError(
+            f"cannot create output directory {str(outdir)!r}: {str(existing)!r} is not a directory"
+        )
     try:
         if os.statvfs(existing).f_flag & os.ST_RDONLY:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
@@ -347,13 +368,21 @@ def write_app_or_exit(
     `outdir` defaults to $CDK8S_OUTDIR (what `cdk8s synth` sets), else "dist". A ValueError or
     TypeError from the constructs (a bad prop, a missing or refused SECRET_KEY: see
     flask_backend.secret_key) and an OutputError (a refused or unwritable folder) print
-    `<script>: error: <message>` and exit 2, without a traceback; nothing is written then.
+    `<script>: error: <message>` and exit 2, without a traceback; nothing is written then. So
+    does an error cdk8s itself raises about the chart (two charts of one id), which jsii would
+    show as a JavaScript stack trace.
     """
     from flask_backend.envfile import program_name
 
     target = Path(outdir or os.environ.get("CDK8S_OUTDIR") or "dist")
     try:
         return write_app(make_app, target)
-    except (ValueError, TypeError, OutputError) as error:
-        print(f"{program_name()}: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, OutputError, RuntimeError) as error:
+        # jsii raises cdk8s's errors as RuntimeError from a jsii.errors.JavaScriptError (the
+        # JavaScript stack), matched by module: jsii is cdk8s's dependency, not ours. Any other
+        # RuntimeError is a bug, whose traceback helps.
+        if isinstance(error, RuntimeError) and type(error.__cause__).__module__ != "jsii.errors":
+            raise
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"{program_name()}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
