@@ -6,7 +6,7 @@ using every option that keeps Pod Security "restricted", with digest-pinned imag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +96,12 @@ BACKENDS: dict[str, Callable[[cdk8s.Chart], Any]] = {
 }
 
 
-def write_backends(directory: Path) -> dict[str, list[dict]]:
-    """Write each backend of BACKENDS to directory/<name>.yaml; return its objects by name."""
+def write_backends(
+    directory: Path, backends: Mapping[str, Callable[[cdk8s.Chart], Any]] = BACKENDS
+) -> dict[str, list[dict]]:
+    """Write each backend (of BACKENDS) to directory/<name>.yaml; return its objects by name."""
     written = {}
-    for name, build in BACKENDS.items():
+    for name, build in backends.items():
         documents = synth(build, namespace="backend")
         (directory / f"{name}.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
         written[name] = documents

@@ -1,7 +1,8 @@
 """The Kubernetes community's own manifest checkers find nothing in any output we synthesize.
 
-- kube-score (github.com/zegl/kube-score) grades objects against production practice; its
-  checks that do not fit are ignored with a reason each in .kube-score.yaml.
+- kube-score (github.com/zegl/kube-score) grades objects against production practice, with
+  its defaults: a check that an option fails is skipped by the `kube-score/ignore` annotation
+  the construct writes on that object, with the reason beside it (flask_backend.exemptions).
 - kubectl-validate (sigs.k8s.io/kubectl-validate) validates each object as the API server
   would, strictly (unknown and duplicate fields, types, the schemas' CEL rules), against the
   schemas of one Kubernetes version: here, of every minor the project supports
@@ -9,7 +10,8 @@
 
 Both are built from their pinned Go modules by `make linters` (scripts/build-linters, run by
 `make test`). They judge every output: dist/ as `python main.py` writes it, the output of each
-script in examples/, and the backends of tests/scanned.py (every option).
+script in examples/, the backends of tests/scanned.py (every option), and backends choosing
+every opt-out that kube-score flags (OPT_OUTS).
 """
 
 from __future__ import annotations
@@ -20,21 +22,68 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import cdk8s
 import pytest
 import yaml
 
+from flask_backend import (
+    Autoscaling,
+    ExtraContainer,
+    FlaskBackend,
+    Migrations,
+    NetworkPolicyOptions,
+    Probes,
+    Resources,
+    Scheduling,
+)
+from flask_backend.exemptions import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
 from tests.scanned import write_backends
-from tests.support import FAKE_SECRETS, ROOT, clean_env, crd_dir
+from tests.support import FAKE_SECRETS, IMAGE, ROOT, clean_env, crd_dir
 from tests.test_examples import EXAMPLES, run_example_script
 
 with (ROOT / "tools" / "kubernetes.toml").open("rb") as stream:
     KUBERNETES = tomllib.load(stream)
-with (ROOT / ".kube-score.yaml").open(encoding="utf-8") as stream:
-    KUBE_SCORE = yaml.safe_load(stream)
-OUTPUTS = ("dist", *(p.stem for p in EXAMPLES), "backends")
+OUTPUTS = ("dist", *(p.stem for p in EXAMPLES), "backends", "opt_outs")
+# Every option that a kube-score check flags, so each exemption the construct writes is judged.
+OPT_OUTS: dict[str, Callable[[cdk8s.Chart], Any]] = {
+    "single": lambda chart: FlaskBackend(
+        chart,
+        "single",
+        image="registry.example.com/team/api:latest",
+        allow_latest_tag=True,
+        secrets=FAKE_SECRETS,
+        replicas=1,
+        image_pull_policy="IfNotPresent",
+        resources=Resources(cpu_limit_millicores=None),
+        probes=Probes.one_path("/healthz"),
+        network_policy=None,
+        migrations=Migrations(),
+    ),
+    "elastic": lambda chart: FlaskBackend(
+        chart,
+        "elastic",
+        image=IMAGE,
+        secrets=FAKE_SECRETS,
+        autoscaling=Autoscaling(min_replicas=1),
+        scheduling=Scheduling(spread=False),
+        image_pull_policy="Never",
+        migrations=Migrations(),
+    ),
+    "unspread": lambda chart: FlaskBackend(
+        chart,
+        "unspread",
+        image=IMAGE,
+        secrets=FAKE_SECRETS,
+        scheduling=Scheduling(spread=False),
+        network_policy=NetworkPolicyOptions(egress=()),
+        sidecars=(ExtraContainer("proxy", "registry.example.com/team/proxy:latest"),),
+        allow_latest_tag=True,
+    ),
+}
 # The kinds kube-score grades (it passes over Namespaces, ConfigMaps, Secrets, ServiceAccounts
 # and custom resources).
 SCORED_KINDS = {
@@ -94,6 +143,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert result.returncode == 0, result.stderr
     folders["backends"].mkdir()
     write_backends(folders["backends"])
+    folders["opt_outs"].mkdir()
+    write_backends(folders["opt_outs"], OPT_OUTS)
     return folders
 
 
@@ -106,18 +157,17 @@ def manifests(folder: Path) -> list[str]:
 # --- kube-score ------------------------------------------------------------------------------
 
 
-def kube_score(linters: Path, folder: Path, *, ignore: bool = True) -> list[dict[str, Any]]:
+def kube_score(linters: Path, folder: Path, *, annotations: bool = True) -> list[dict[str, Any]]:
     """kube-score's JSON report on every manifest of folder, read together (some checks match
-    objects to each other: a Service to its pods, a PodDisruptionBudget to its Deployment),
-    ignoring the checks .kube-score.yaml lists unless told not to."""
-    ignored = [f"--ignore-test={check}" for check in KUBE_SCORE["ignore"] if ignore]
+    objects to each other: a Service to its pods, a PodDisruptionBudget to its Deployment), with
+    its default checks, heeding the objects' `kube-score/ignore` annotations unless told not to."""
     result = subprocess.run(
         [
             str(linters / "bin" / "kube-score"),
             "score",
             "--output-format=json",
             f"--kubernetes-version=v{KUBERNETES['oldest']}",
-            *ignored,
+            *([] if annotations else ["--disable-ignore-checks-annotations"]),
             *manifests(folder),
         ],
         capture_output=True,
@@ -140,6 +190,38 @@ def findings(report: list[dict[str, Any]]) -> list[str]:
         for check in item["checks"]
         if not check["skipped"] and check["grade"] < 10
     ]
+
+
+def flagged_checks(report: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Object name -> the IDs of its checks below full marks."""
+    return {
+        item["object_name"]: {
+            check["check"]["id"]
+            for check in item["checks"]
+            if not check["skipped"] and check["grade"] < 10
+        }
+        for item in report
+    }
+
+
+def exemptions(folder: Path) -> dict[str, dict[str, str]]:
+    """Object name (as kube-score names it) -> the checks its annotations skip, with reasons."""
+    found = {}
+    for file in manifests(folder):
+        for d in yaml.safe_load_all(Path(file).read_text(encoding="utf-8")):
+            if not d or d["kind"] not in SCORED_KINDS:
+                continue
+            metadata = d["metadata"]
+            annotations = metadata.get("annotations", {})
+            checks = annotations.get(KUBE_SCORE_IGNORE, "")
+            found[
+                f"{d['kind']}/{d['apiVersion']}/{metadata.get('namespace', '')}/{metadata['name']}"
+            ] = {
+                check: annotations.get(KUBE_SCORE_REASON + check, "")
+                for check in checks.split(",")
+                if check
+            }
+    return found
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -168,21 +250,50 @@ def test_kube_score_graded_every_object(linters: Path, outputs: dict[str, Path])
         assert sum(not c["skipped"] for item in report for c in item["checks"]) >= 5 * len(report)
 
 
-def test_each_ignored_kube_score_check_is_still_needed(
-    linters: Path, outputs: dict[str, Path]
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_each_kube_score_exemption_is_needed_and_hides_nothing_else(
+    linters: Path, outputs: dict[str, Path], output: str
 ) -> None:
-    flagged = {
-        check["check"]["id"]
+    # Without the annotations, kube-score flags on each object exactly the checks its
+    # annotation skips: none is stale, and none hides another check (kube-score skips
+    # container-ephemeral-storage-request-and-limit too where container-resources is ignored).
+    report = kube_score(linters, outputs[output], annotations=False)
+
+    flagged = flagged_checks(report)
+
+    assert flagged == {name: set(c) for name, c in exemptions(outputs[output]).items()}
+
+
+def test_every_kube_score_exemption_the_construct_writes_is_judged(
+    outputs: dict[str, Path],
+) -> None:
+    # Guards the test above: each exemption appears in some output, on the kinds it concerns.
+    written = {
+        (name.split("/")[0], check)
         for output in OUTPUTS
-        for item in kube_score(linters, outputs[output], ignore=False)
-        for check in item["checks"]
-        if not check["skipped"] and check["grade"] < 10
+        for name, checks in exemptions(outputs[output]).items()
+        for check in checks
     }
 
-    assert set(KUBE_SCORE["ignore"]) <= flagged, "no longer flagged: remove from .kube-score.yaml"
+    pod_checks = {
+        "container-image-pull-policy",
+        "container-resources",
+        "container-image-tag",
+        "pod-networkpolicy",
+    }
+    assert written == {
+        *((kind, check) for kind in ("Deployment", "Job") for check in pod_checks),
+        ("Deployment", "deployment-replicas"),
+        ("Deployment", "deployment-has-poddisruptionbudget"),
+        ("Deployment", "deployment-has-host-podantiaffinity"),
+        ("Deployment", "pod-probes-identical"),
+        ("HorizontalPodAutoscaler", "horizontalpodautoscaler-replicas"),
+    }
 
 
-def test_each_ignored_kube_score_check_exists_and_has_a_reason(linters: Path) -> None:
+def test_each_kube_score_exemption_exists_and_has_a_reason(
+    linters: Path, outputs: dict[str, Path]
+) -> None:
     listed = subprocess.run(
         [str(linters / "bin" / "kube-score"), "list"],
         capture_output=True,
@@ -192,10 +303,12 @@ def test_each_ignored_kube_score_check_exists_and_has_a_reason(linters: Path) ->
     ).stdout
     checks = {line.split(",")[0] for line in listed.splitlines()}
 
-    for check, reason in KUBE_SCORE["ignore"].items():
-        assert check in checks, check
-        assert isinstance(reason, str), check
-        assert len(reason.split()) >= 5, check
+    for output in OUTPUTS:
+        for name, exempted in exemptions(outputs[output]).items():
+            for check, reason in exempted.items():
+                assert check in checks, (name, check)
+                assert " by choice (" in reason or "the default)" in reason, (name, reason)
+                assert len(reason.split()) >= 5, (name, check)
 
 
 # --- kubectl-validate, for every supported minor version -------------------------------------

@@ -68,8 +68,24 @@ def test_without_cpu_limit_checkov_skips_only_its_cpu_limit_check_with_a_reason(
     assert "=" not in reason  # checkov splits the annotation at '='; more than one breaks it
 
 
-def test_with_a_cpu_limit_nothing_is_skipped() -> None:
-    assert "annotations" not in by_kind(backend(), "Deployment")["metadata"]
+def test_without_cpu_limit_kube_score_skips_its_resources_check_with_a_reason() -> None:
+    documents = backend(resources=Resources(cpu_limit_millicores=None), migrations=Migrations())
+
+    for kind in ("Deployment", "Job"):
+        annotations = by_kind(documents, kind)["metadata"]["annotations"]
+        assert "container-resources" in annotations["kube-score/ignore"].split(","), kind
+        reason = annotations["kube-score/ignore-reason.container-resources"]
+        assert "cpu_limit_millicores" in reason, kind
+
+
+def test_with_a_cpu_limit_neither_checker_skips_a_resources_check() -> None:
+    documents = backend(migrations=Migrations())
+
+    for kind in ("Deployment", "Job"):
+        annotations = by_kind(documents, kind)["metadata"]["annotations"]
+        assert "checkov.io/skip1" not in annotations, kind
+        # Only the default's open egress, whose reason is in the manifest too.
+        assert annotations["kube-score/ignore"] == "pod-networkpolicy", kind
 
 
 # -- envFrom, init containers, sidecars, priority, service account ---------------------------------
@@ -137,7 +153,7 @@ def test_native_sidecars_keep_the_deployments_escape_hatch() -> None:
 
     deployment = by_kind(synth(build), "Deployment")
 
-    assert deployment["metadata"]["annotations"] == {"team.example.com/owner": "x"}
+    assert deployment["metadata"]["annotations"]["team.example.com/owner"] == "x"
     assert deployment["spec"]["revisionHistoryLimit"] == 3
     assert deployment["spec"]["template"]["spec"]["initContainers"][0]["name"] == "proxy"
 

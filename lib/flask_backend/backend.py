@@ -12,6 +12,8 @@ its objects (as cdk8s-plus has a file per kind, and a Helm chart templates/<kind
 - monitoring: Prometheus metrics and the ServiceMonitor (Metrics);
 - migrations: the migration Job and its NetworkPolicy (Migrations);
 - routing: the HTTPRoute and the Ingress (HttpRoute, GatewayRef, Ingress).
+- exemptions: the checkov and kube-score checks an option fails, skipped with their reasons
+  on the objects concerned.
 
 Each default answers one production failure: Pod Security "restricted", graceful shutdown,
 config-change rollouts, the checkov rules users get flagged on (README: "What the defaults

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask_backend import pod, shared
+from flask_backend import exemptions, pod, shared
 from flask_backend import validation as v
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def job(backend: FlaskBackend) -> dict[str, Any] | None:
         "Job",
         name,
         labels=labels,
-        annotations=pod.checkov_skips(backend.resources),
+        annotations=exemptions.annotations_of(backend, "Job", spec_of_pod),
         spec=spec,
     )
 

@@ -51,9 +51,6 @@ RESTRICTED_VOLUME_TYPES = (
     "projected",
     "secret",
 )
-# checkov's "CPU limits should be set": skipped, on this Deployment only, when the user opts out
-# of a CPU limit (resources.cpu_limit_millicores=None), with the reason in the manifest.
-CPU_LIMIT_CHECK = "CKV_K8S_11"
 
 
 @dataclass(frozen=True)
@@ -69,8 +66,9 @@ class Resources:
     Default: 250 (a quarter core)."""
     cpu_limit_millicores: int | None = 1000
     """CPU ceiling; gunicorn derives its workers from it. None: no CPU limit (for platforms that
-    forbid them; the pod may then burst into idle CPU, and checkov's CKV_K8S_11 is skipped on
-    this Deployment, with the reason in an annotation). Default: 1000 (one core)."""
+    forbid them; the pod may then burst into idle CPU, and checkov's CKV_K8S_11 and kube-score's
+    container-resources are skipped on the Deployment and the migration Job, with the reason in
+    an annotation). Default: 1000 (one core)."""
     memory_request_mib: int = 256
     """Memory the scheduler reserves. Default: 256, equal to the limit (no overcommit)."""
     memory_limit_mib: int = 256
@@ -441,18 +439,6 @@ def volumes_json(volumes: Mapping[str, kplus.Volume]) -> list[dict[str, Any]]:
                 f"({', '.join(RESTRICTED_VOLUME_TYPES)}), got {kind}"
             )
     return written
-
-
-def checkov_skips(resources: Resources) -> dict[str, str] | None:
-    """Annotations of the Deployment and the migration Job."""
-    if resources.cpu_limit_millicores is not None:
-        return None
-    # An explicit, reasoned skip of checkov's CPU-limit check, on this Deployment only.
-    return {
-        # checkov splits the value at '=': the reason must hold none.
-        "checkov.io/skip1": f"{CPU_LIMIT_CHECK}=no CPU limit by choice "
-        "(resources.cpu_limit_millicores is None); workers are sized from the CPU request"
-    }
 
 
 def app_container(backend: FlaskBackend, serving: bool) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask_backend import migrations, pod, shared
+from flask_backend import exemptions, migrations, pod, shared
 from flask_backend import validation as v
 from flask_backend.config import CHECKSUM_ANNOTATION
 
@@ -39,7 +39,7 @@ class Autoscaling:
 
 def deployment(backend: FlaskBackend, job: dict[str, Any] | None) -> dict[str, Any]:
     init_containers = pod.native_sidecars(backend)
-    annotations = dict(pod.checkov_skips(backend.resources) or {})
+    annotations: dict[str, str] = {}
     if job is not None:
         # After the native sidecars (a database proxy it may need), before the user's init
         # containers (which may then use the schema).
@@ -72,6 +72,7 @@ def deployment(backend: FlaskBackend, job: dict[str, Any] | None) -> dict[str, A
     }
     if backend.autoscaling is None:
         spec = {"replicas": backend.replicas, **spec}
+    annotations |= exemptions.annotations_of(backend, "Deployment", spec["template"]["spec"])
     return shared.document(
         backend.identity, "apps/v1", "Deployment", backend.name, annotations=annotations, spec=spec
     )
@@ -124,5 +125,10 @@ def horizontal_pod_autoscaler(backend: FlaskBackend) -> dict[str, Any] | None:
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": backend.name},
     }
     return shared.document(
-        backend.identity, "autoscaling/v2", "HorizontalPodAutoscaler", backend.name, spec=spec
+        backend.identity,
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        backend.name,
+        annotations=exemptions.annotations_of(backend, "HorizontalPodAutoscaler"),
+        spec=spec,
     )
