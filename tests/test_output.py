@@ -117,3 +117,20 @@ def test_a_dotenv_that_is_not_a_file_names_what_a_chart_can_do(tmp_path: Path) -
         "chart.py: error: refusing to read '.env': it is not a regular file; set SECRET_KEY "
         "instead, or move it away\n",
     )
+
+
+@pytest.mark.parametrize("ignored", [False, True])
+def test_a_secret_git_would_commit_is_warned_in_one_line(tmp_path: Path, ignored: bool) -> None:
+    # main.py warns so (tests/test_main.py); a chart's dist/ holds the same Secret.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    if ignored:
+        (tmp_path / ".gitignore").write_text("dist/\n")
+
+    result = run_chart(tmp_path, GOOD)
+
+    assert result.returncode == 0
+    warning = (
+        "chart.py: warning: dist/shop.k8s.yaml holds a Secret, and git would commit it: it is in "
+        "a git work tree and not ignored. Add its folder to .gitignore, or use existing_secret.\n"
+    )
+    assert result.stderr == ("" if ignored else warning)

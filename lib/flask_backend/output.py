@@ -370,13 +370,14 @@ def write_app_or_exit(
     flask_backend.secret_key) and an OutputError (a refused or unwritable folder) print
     `<script>: error: <message>` and exit 2, without a traceback; nothing is written then. So
     does an error cdk8s itself raises about the chart (two charts of one id), which jsii would
-    show as a JavaScript stack trace.
+    show as a JavaScript stack trace. A Secret written where git would commit it is warned
+    about, as main.py does.
     """
     from flask_backend.envfile import program_name
 
     target = Path(outdir or os.environ.get("CDK8S_OUTDIR") or "dist")
     try:
-        return write_app(make_app, target)
+        app, files = write_app(make_app, target)
     except (ValueError, TypeError, OutputError, RuntimeError) as error:
         # jsii raises cdk8s's errors as RuntimeError from a jsii.errors.JavaScriptError (the
         # JavaScript stack), matched by module: jsii is cdk8s's dependency, not ours. Any other
@@ -386,3 +387,16 @@ def write_app_or_exit(
         message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         print(f"{program_name()}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
+    # As main.py warns: a chart's own repository rarely ignores dist/ the way this one does.
+    committed = committed_by_git([f for f in files if _SECRET.search(f.read_bytes())])
+    if committed:
+        print(
+            f"{program_name()}: warning: {committed[0]} holds a Secret, and git would commit it: "
+            "it is in a git work tree and not ignored. Add its folder to .gitignore, or use "
+            "existing_secret.",
+            file=sys.stderr,
+        )
+    return app, files
+
+
+_SECRET = re.compile(rb"^kind: Secret$", re.MULTILINE)
