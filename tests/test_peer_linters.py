@@ -42,7 +42,15 @@ from flask_backend import (
 )
 from flask_backend.exemptions import KUBE_SCORE_IGNORE, KUBE_SCORE_REASON
 from tests.scanned import write_backends
-from tests.support import FAKE_SECRETS, IMAGE, ROOT, clean_env, crd_dir
+from tests.support import (
+    FAKE_SECRETS,
+    IMAGE,
+    ROOT,
+    built_dir,
+    clean_env,
+    crd_dir,
+    unavailable,
+)
 from tests.test_examples import EXAMPLES, run_example_script
 
 with (ROOT / "tools" / "kubernetes.toml").open("rb") as stream:
@@ -108,19 +116,10 @@ def minor_versions() -> list[str]:
 @pytest.fixture(scope="module")
 def linters() -> Path:
     """The folder `make linters` built (bin/, schemas/<minor>/)."""
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "build-linters"), "--where"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if result.returncode != 0:
-        message = "kube-score and kubectl-validate are not built: run `make linters`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return Path(result.stdout.splitlines()[-1])
+    found = built_dir(ROOT / "scripts" / "build-linters")
+    if found is None:
+        unavailable("kube-score and kubectl-validate are not built: run `make linters`")
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +153,16 @@ def manifests(folder: Path) -> list[str]:
     return found
 
 
+def run_linter(command: list[str], env: dict[str, str] | None = None) -> Any:
+    """A linter's JSON report. Exit code 1 means findings, which the tests report in detail;
+    any other failure is a crash."""
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert result.returncode in (0, 1), f"{Path(command[0]).name} failed:\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout)
+
+
 # --- kube-score ------------------------------------------------------------------------------
 
 
@@ -161,7 +170,7 @@ def kube_score(linters: Path, folder: Path, *, annotations: bool = True) -> list
     """kube-score's JSON report on every manifest of folder, read together (some checks match
     objects to each other: a Service to its pods, a PodDisruptionBudget to its Deployment), with
     its default checks, heeding the objects' `kube-score/ignore` annotations unless told not to."""
-    result = subprocess.run(
+    return run_linter(
         [
             str(linters / "bin" / "kube-score"),
             "score",
@@ -169,58 +178,57 @@ def kube_score(linters: Path, folder: Path, *, annotations: bool = True) -> list
             f"--kubernetes-version=v{KUBERNETES['oldest']}",
             *([] if annotations else ["--disable-ignore-checks-annotations"]),
             *manifests(folder),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        ]
     )
-    # Exit code 1 means critical findings, which the tests report in detail; others a crash.
-    assert result.returncode in (0, 1), f"kube-score failed:\n{result.stderr[-3000:]}"
-    return json.loads(result.stdout)
+
+
+def below_full_marks(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The checks of one object in kube-score's report that it flags (warnings too)."""
+    return [c for c in item["checks"] if not c["skipped"] and c["grade"] < 10]
 
 
 def findings(report: list[dict[str, Any]]) -> list[str]:
-    """Every check below full marks (warnings too), one readable line each."""
+    """Every check below full marks, one readable line each."""
     return [
         f"{item['object_name']}: {check['check']['id']} "
         f"(grade {check['grade']}): "
         + "; ".join(f"{c['path']} {c['summary']}".strip() for c in check["comments"] or ())
         for item in report
-        for check in item["checks"]
-        if not check["skipped"] and check["grade"] < 10
+        for check in below_full_marks(item)
     ]
 
 
 def flagged_checks(report: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Object name -> the IDs of its checks below full marks."""
     return {
-        item["object_name"]: {
-            check["check"]["id"]
-            for check in item["checks"]
-            if not check["skipped"] and check["grade"] < 10
-        }
+        item["object_name"]: {check["check"]["id"] for check in below_full_marks(item)}
         for item in report
     }
+
+
+def scored_objects(folder: Path) -> dict[str, dict[str, Any]]:
+    """The objects of folder that kube-score grades, by the name its report gives them."""
+    found = {}
+    for file in manifests(folder):
+        for d in yaml.safe_load_all(Path(file).read_text(encoding="utf-8")):
+            if d and d["kind"] in SCORED_KINDS:
+                metadata = d["metadata"]
+                namespace = metadata.get("namespace", "")
+                found[f"{d['kind']}/{d['apiVersion']}/{namespace}/{metadata['name']}"] = d
+    return found
 
 
 def exemptions(folder: Path) -> dict[str, dict[str, str]]:
     """Object name (as kube-score names it) -> the checks its annotations skip, with reasons."""
     found = {}
-    for file in manifests(folder):
-        for d in yaml.safe_load_all(Path(file).read_text(encoding="utf-8")):
-            if not d or d["kind"] not in SCORED_KINDS:
-                continue
-            metadata = d["metadata"]
-            annotations = metadata.get("annotations", {})
-            checks = annotations.get(KUBE_SCORE_IGNORE, "")
-            found[
-                f"{d['kind']}/{d['apiVersion']}/{metadata.get('namespace', '')}/{metadata['name']}"
-            ] = {
-                check: annotations.get(KUBE_SCORE_REASON + check, "")
-                for check in checks.split(",")
-                if check
-            }
+    for name, d in scored_objects(folder).items():
+        annotations = d["metadata"].get("annotations", {})
+        checks = annotations.get(KUBE_SCORE_IGNORE, "")
+        found[name] = {
+            check: annotations.get(KUBE_SCORE_REASON + check, "")
+            for check in checks.split(",")
+            if check
+        }
     return found
 
 
@@ -236,13 +244,7 @@ def test_kube_score_flags_nothing(linters: Path, outputs: dict[str, Path], outpu
 def test_kube_score_graded_every_object(linters: Path, outputs: dict[str, Path]) -> None:
     # Guards the test above: no findings must not mean no objects or no checks.
     for output in OUTPUTS:
-        expected = {
-            f"{d['kind']}/{d['apiVersion']}/{d['metadata'].get('namespace', '')}/"
-            f"{d['metadata']['name']}"
-            for file in manifests(outputs[output])
-            for d in yaml.safe_load_all(Path(file).read_text(encoding="utf-8"))
-            if d and d["kind"] in SCORED_KINDS
-        }
+        expected = set(scored_objects(outputs[output]))
 
         report = kube_score(linters, outputs[output])
 
@@ -324,7 +326,7 @@ def kubectl_validate(linters: Path, folder: Path, minor: str) -> dict[str, list[
     # No kubeconfig: else it would ask whichever cluster that names for its schemas.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
     env |= {"KUBECONFIG": str(folder / "no-kubeconfig"), "HOME": str(folder)}
-    result = subprocess.run(
+    return run_linter(
         [
             str(linters / "bin" / "kubectl-validate"),
             *manifests(folder),
@@ -332,15 +334,8 @@ def kubectl_validate(linters: Path, folder: Path, minor: str) -> dict[str, list[
             f"--local-crds={crd_dir()}",
             *schemas,
         ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+        env,
     )
-    # Exit code 1 means invalid objects, which the tests report in detail; others a crash.
-    assert result.returncode in (0, 1), f"kubectl-validate failed:\n{result.stderr[-3000:]}"
-    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("minor", minor_versions())
