@@ -88,3 +88,41 @@ def test_first_synths_running_at_once_agree_on_one_key(
     assert (tmp_path / ".env").read_text() == f"SECRET_KEY={keys[0]}\n"
     assert capsys.readouterr().err.count("created .env") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+def test_two_backends_keep_a_key_each_under_their_own_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One key for two apps would let a session one signs be accepted by the other.
+    public = secret_key(environ={}, program="chart.py")
+    admin = secret_key(environ={}, program="chart.py", name="ADMIN_SECRET_KEY")
+
+    assert public != admin
+    assert (tmp_path / ".env").read_text() == f"SECRET_KEY={public}\nADMIN_SECRET_KEY={admin}\n"
+    assert capsys.readouterr().err.splitlines()[1] == (
+        "chart.py: added a new ADMIN_SECRET_KEY to .env; later synths reuse it (rotate it: "
+        "README, Secrets). Keep .env out of version control."
+    )
+    assert secret_key(environ={}, name="ADMIN_SECRET_KEY") == admin
+    assert secret_key(environ={"ADMIN_SECRET_KEY": "a" * 48}, name="ADMIN_SECRET_KEY") == "a" * 48
+
+
+def test_a_key_name_that_is_no_variable_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^name must be an environment variable name"):
+        secret_key(environ={}, name="admin-key")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dotenv_it_may_not_add_to_names_what_a_chart_can_do(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OTHER=1\n")
+    os.chmod(tmp_path / ".env", 0o644)
+
+    with pytest.raises(SettingError) as raised:
+        secret_key(environ={}, program="chart.py")
+
+    # It said "--existing-secret NAME", a flag of main.py that a chart does not have.
+    assert str(raised.value) == (
+        "SECRET_KEY is not set and chart.py does not add it to .env: others may read it (mode "
+        "0644; chmod 600 .env to let chart.py add it). Add SECRET_KEY=<48+ random characters> "
+        "yourself, or pass existing_secret"
+    )

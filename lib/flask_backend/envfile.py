@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import io
 import os
+import re
 import secrets
 import stat
 import sys
@@ -35,7 +36,11 @@ def program_name() -> str:
 
 
 def secret_key(
-    env_file: str = ".env", *, environ: Mapping[str, str] | None = None, program: str | None = None
+    env_file: str = ".env",
+    *,
+    name: str = "SECRET_KEY",
+    environ: Mapping[str, str] | None = None,
+    program: str | None = None,
 ) -> str:
     """SECRET_KEY from the environment, else from `env_file`, else a new random one kept there.
 
@@ -43,26 +48,42 @@ def secret_key(
     and says so on stderr; later synths read it, so the Secret and the pods stay as they are.
     An `env_file` someone else could have written is refused (SettingError, one line naming it).
     When `env_file` cannot be written (a read-only folder), the key is for this synth only, with
-    a warning on stderr.
+    a warning on stderr. `name` is the variable read and kept (`secret_key(name=
+    "ADMIN_SECRET_KEY")`): one key per backend, as a key two apps share lets a session one of
+    them signs be accepted by the other.
     """
+    if not isinstance(name, str) or not _VARIABLE.fullmatch(name):
+        raise ValueError(
+            "name must be an environment variable name (letters, digits, '_'; no leading "
+            f"digit), got {name!r}"
+        )
     environ = os.environ if environ is None else environ
     program = program or program_name()
-    if environ.get("SECRET_KEY"):
-        return environ["SECRET_KEY"]
+    if environ.get(name):
+        return environ[name]
     if os.path.lexists(env_file):
         # A chart has no --env-file: what it can do is set the key or move the file.
-        check_default_env_file(env_file, remedy="set SECRET_KEY instead, or move it away")
-        kept = read_env_file(env_file).get("SECRET_KEY")
+        check_default_env_file(env_file, remedy=f"set {name} instead, or move it away")
+        kept = read_env_file(env_file).get(name)
         if kept:
             return kept
-    key, one_off = keep_secret_key(env_file, secrets.token_urlsafe(48), program=program)
+    key, one_off = keep_secret_key(
+        env_file,
+        secrets.token_urlsafe(48),
+        program=program,
+        name=name,
+        elsewhere="pass existing_secret",
+    )
     if one_off:
         print(
             f"{program}: warning: {one_off}; generated a random one for this synth (sessions "
-            "reset and pods roll on every synth). Set SECRET_KEY to pin it.",
+            f"reset and pods roll on every synth). Set {name} to pin it.",
             file=sys.stderr,
         )
     return key
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 ENV_FILE_LIMIT = 1024 * 1024  # a ConfigMap or Secret holds 1 MiB at most: more is a mistake
@@ -124,10 +145,18 @@ def check_default_env_file(path: str, *, remedy: str | None = None) -> None:
         )
 
 
-def keep_secret_key(path: str, new_key: str, *, program: str = "main.py") -> tuple[str, str | None]:
-    """The SECRET_KEY kept in path (.env): new_key, added there by the first synth, so that
+def keep_secret_key(
+    path: str,
+    new_key: str,
+    *,
+    program: str = "main.py",
+    name: str = "SECRET_KEY",
+    elsewhere: str = "use --existing-secret NAME",
+) -> tuple[str, str | None]:
+    """The key `name` kept in path (.env): new_key, added there by the first synth, so that
     later synths give the same Secret and the pods do not roll. Returns (key, None), or
-    (new_key, why) when path cannot be written (a read-only directory: warned).
+    (new_key, why) when path cannot be written (a read-only directory: warned). A refusal ends
+    with `elsewhere`: how the caller takes a Secret managed elsewhere instead.
 
     First synths running at once agree on one key: they take turns (a lock on the directory)
     and each reads path again first. path is created 0600 whole or not at all (written aside,
@@ -139,16 +168,16 @@ def keep_secret_key(path: str, new_key: str, *, program: str = "main.py") -> tup
     try:
         with flocked(folder, fcntl.LOCK_EX):
             if os.path.lexists(path):
-                kept = read_env_file(path).get("SECRET_KEY")
+                kept = read_env_file(path).get(name)
                 if kept:
                     return kept, None
-                _add_line(path, f"SECRET_KEY={key}\n", program)
-                what = f"added a new SECRET_KEY to {path}"
+                _add_line(path, f"{name}={key}\n", program, name, elsewhere)
+                what = f"added a new {name} to {path}"
             else:
-                _create_whole(path, f"SECRET_KEY={key}\n".encode())
-                what = f"created {path} with a new SECRET_KEY (mode 0600)"
+                _create_whole(path, f"{name}={key}\n".encode())
+                what = f"created {path} with a new {name} (mode 0600)"
     except OSError as error:
-        return key, f"SECRET_KEY is not set and cannot be kept in {path} ({error.strerror})"
+        return key, f"{name} is not set and cannot be kept in {path} ({error.strerror})"
     print(
         f"{program}: {what}; later synths reuse it (rotate it: README, Secrets). Keep {path} "
         "out of version control.",
@@ -180,7 +209,7 @@ def _write_aside(
             os.unlink(aside)
 
 
-def _add_line(path: str, line: str, program: str) -> None:
+def _add_line(path: str, line: str, program: str, name: str, elsewhere: str) -> None:
     """path with line added, its other lines untouched; refused (SettingError) through a
     symlink, on a file of someone else, and on one others may read."""
     status = os.lstat(path)
@@ -195,8 +224,8 @@ def _add_line(path: str, line: str, program: str) -> None:
         problem = None
     if problem:
         raise SettingError(
-            f"SECRET_KEY is not set and {program} does not add it to {path}: {problem}. Add "
-            "SECRET_KEY=<48+ random characters> yourself, or use --existing-secret NAME"
+            f"{name} is not set and {program} does not add it to {path}: {problem}. Add "
+            f"{name}=<48+ random characters> yourself, or {elsewhere}"
         )
     with open(path, "rb") as stream:
         data = stream.read()
