@@ -63,6 +63,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class MaskedUrl(str):
+    """A connection URL whose repr hides its password: pytest prints the arguments of every
+    function in a failing test's traceback, and no secret value belongs in test output."""
+
+    def __repr__(self) -> str:
+        scheme, _, rest = self.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        user = credentials.partition(":")[0]
+        return repr(f"{scheme}://{user}:***@{host}" if at else str(self))
+
+
 @dataclass
 class PostgresServer:
     """One throwaway PostgreSQL cluster. start()/stop() may be called again (a restart keeps
@@ -184,12 +195,12 @@ class PostgresServer:
 
     def url(
         self, database: str = "postgres", *, driver: str = "postgresql", app: bool = False
-    ) -> str:
+    ) -> MaskedUrl:
         """A connection URL, as the superuser or as the app's role."""
         user, password = (
             (APP_ROLE, self.app_password) if app else ("postgres", self.superuser_password)
         )
-        return f"{driver}://{user}:{password}@127.0.0.1:{self.port}/{database}"
+        return MaskedUrl(f"{driver}://{user}:{password}@127.0.0.1:{self.port}/{database}")
 
     def create_app_role(self) -> None:
         import psycopg
@@ -202,7 +213,7 @@ class PostgresServer:
                 )
             )
 
-    def create_database(self, prefix: str = "test") -> str:
+    def create_database(self, prefix: str = "test") -> MaskedUrl:
         """A new, empty database owned by the app role; its URL as the app role."""
         import psycopg
         from psycopg import sql
@@ -259,7 +270,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def database_url(postgres: PostgresServer) -> str:
+def database_url(postgres: PostgresServer) -> MaskedUrl:
     """A fresh, empty database for one test, as the app role: postgresql://app:...@127.0.0.1."""
     if postgres.process is None:  # a test that stopped the server and failed before its restart
         postgres.start()

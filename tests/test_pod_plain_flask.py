@@ -6,6 +6,7 @@ the manifest describes (tests/pod.py: bubblewrap, the pod's user, read-only root
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,33 +18,16 @@ from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip wit
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 
-# What a Flask tutorial ends with: one module, settings read from the environment as they are.
-PLAIN_APP = """
-import os
-
-from flask import Flask
-
-app = Flask(__name__)
-app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
-
-
-@app.get("/healthz")
-def healthz():
-    return {"status": "ok"}
-
-
-@app.get("/")
-def hello():
-    return {"greeting": os.environ["GREETING"], "key_length": len(app.config["SECRET_KEY"])}
-"""
-# Its image: `pip install flask gunicorn`, the module, `CMD ["gunicorn", "app:app"]` (gunicorn
-# binds 0.0.0.0:$PORT when PORT is set).
+# What a Flask tutorial ends with: one module, settings read from the environment as they are,
+# and its image (tests/plain_flask/Dockerfile, which the node tests run): `pip install flask
+# gunicorn`, the module, `CMD ["gunicorn", "app:app"]` as user 10001.
+PLAIN_APP_DIR = Path(__file__).with_name("plain_flask")
 PLAIN_IMAGE = Image(workdir="/srv/hello", cmd=["gunicorn", "app:app"], env={}, user="10001")
 
 
 def plain_app(folder: Path) -> Path:
     folder.mkdir()
-    (folder / "app.py").write_text(PLAIN_APP, encoding="utf-8")
+    shutil.copyfile(PLAIN_APP_DIR / "app.py", folder / "app.py")
     os.chmod(folder / "app.py", 0o644)
     os.chmod(folder, 0o755)  # noqa: S103 - an image's files are world-readable
     return folder

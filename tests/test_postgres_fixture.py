@@ -8,7 +8,7 @@ import shutil
 import psycopg
 import pytest
 
-from tests.postgres import PostgresServer, start_server
+from tests.postgres import MaskedUrl, PostgresServer, start_server
 
 
 def test_each_test_gets_an_empty_database_owned_by_the_app_role(database_url: str):
@@ -59,3 +59,12 @@ def test_a_stopped_server_leaves_no_process(postgres: PostgresServer):
     shutil.rmtree(server.base)
 
     assert process.poll() is not None
+
+
+def test_a_database_url_shows_no_password_where_pytest_prints_it() -> None:
+    # A failing test's report prints the arguments of each function in its traceback.
+    url = MaskedUrl("postgresql://app:zq-pw-4821@127.0.0.1:5432/app")
+    assert "zq-pw-4821" not in repr(url)
+    assert "zq-pw-4821" not in repr({"database_url": url})
+    assert repr(url) == "'postgresql://app:***@127.0.0.1:5432/app'"
+    assert f"{url}" == "postgresql://app:zq-pw-4821@127.0.0.1:5432/app"  # still the URL to use

@@ -58,7 +58,7 @@ from tests.support import built_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES_SCRIPT = ROOT / "scripts" / "build-images"
-ARCHIVES = ("api.tar", "postgresql.tar", "pause.tar", "nginx.tar")
+ARCHIVES = ("api.tar", "postgresql.tar", "pause.tar", "nginx.tar", "hello.tar")
 IMPORTED = ("api.tar", "postgresql.tar", "pause.tar")  # into containerd at start; the rest
 # only through the registry (serve_registry), for pods whose imagePullPolicy is Always.
 REGISTRY = "127.0.0.1:5000"  # inside the node; containerd's mirror for these registries:

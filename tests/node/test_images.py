@@ -10,6 +10,9 @@ from pathlib import Path
 from tests.app.test_dockerignore import tracked_files_under
 from tier_settings import DEFAULT_IMAGE
 
+ROOT = Path(__file__).resolve().parents[2]
+PLAIN_APP_DIR = ROOT / "tests" / "plain_flask"
+
 
 def manifest_and_config(archive: Path) -> tuple[dict, dict]:
     with tarfile.open(archive) as outer:
@@ -55,3 +58,16 @@ def test_postgresql_image_runs_as_999_and_pause_is_one_static_binary(images: Pat
     _, pause = manifest_and_config(images / "pause.tar")
     assert pause["config"]["Entrypoint"] == ["/pause", "-P"]
     assert files_in(images / "pause.tar") == {"pause"}
+
+
+def test_plain_flask_image_is_the_example_s_and_pins_the_project_s_versions(images: Path) -> None:
+    # examples/plain_flask.py's image, from tests/plain_flask (not app/): one module, gunicorn
+    # as 10001, the versions of Flask and gunicorn that the project pins.
+    manifest, config = manifest_and_config(images / "hello.tar")
+    example = (ROOT / "examples" / "plain_flask.py").read_text()
+    assert f'IMAGE = "{manifest["RepoTags"][0]}"' in example
+    assert config["config"]["User"] == "10001"
+    assert config["config"]["Cmd"] == ["gunicorn", "app:app"]
+    assert "srv/hello/app.py" in files_in(images / "hello.tar")
+    pins = (PLAIN_APP_DIR / "requirements.txt").read_text().split()
+    assert set(pins) <= set((ROOT / "app" / "requirements.txt").read_text().split())
