@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
     import cdk8s
 
 ROOT = Path(__file__).resolve().parent.parent
-K8S_VERSION = "1.27"
-# Native sidecars (restartPolicy on an init container) are on by default from this version.
-NATIVE_SIDECARS_K8S_VERSION = "1.29"
+with (ROOT / "tools" / "kubernetes.toml").open("rb") as stream:
+    KUBERNETES = tomllib.load(stream)  # the supported minors, oldest to newest
+# What validate_strict checks every object against: the ends of the supported range. The minors
+# between are checked on dist/, the examples and every option (tests/scanned.py) by
+# kubectl-validate (tests/test_peer_linters.py); in-process, each minor costs 28 ms an object.
+K8S_VERSIONS = (KUBERNETES["oldest"], KUBERNETES["newest"])
 
 # Fixed fake values: snapshots and tests must never hold a real secret.
 FAKE_SECRETS = {
@@ -53,15 +57,17 @@ def by_kind(documents: list[dict], kind: str) -> dict:
     return found
 
 
-def validate_strict(documents: list[dict], version: str = K8S_VERSION) -> None:
-    """Validate every object against the official Kubernetes schema (1.27 unless told), strict
-    mode; Gateway API objects against their CRD's schema (validate_custom)."""
+def validate_strict(documents: list[dict], *versions: str) -> None:
+    """Validate every object against the official Kubernetes schemas of `versions` (default:
+    K8S_VERSIONS), strict mode; Gateway API objects against their CRD's schema
+    (validate_custom)."""
     import kubernetes_validate
 
     for document in documents:
         if document["apiVersion"].startswith("gateway.networking.k8s.io/"):
             validate_custom(document)
-        else:
+            continue
+        for version in versions or K8S_VERSIONS:
             kubernetes_validate.validate(document, version, strict=True)
 
 

@@ -1,8 +1,8 @@
 """FlaskBackend's defaults and options, one behaviour per test.
 
 Each test synthesizes a chart in-process (tests.support.synth) and reads the objects as dicts.
-Every scenario also passes the official Kubernetes 1.27 schema in strict mode: `backend()` below
-validates whatever it synthesizes.
+Every scenario also passes the official Kubernetes schemas of the oldest and newest supported
+minor in strict mode: `backend()` below validates whatever it synthesizes.
 """
 
 from __future__ import annotations

@@ -17,7 +17,15 @@ import yaml
 import main
 from flask_backend import output, write_app
 from tests.pod import bwrap_available
-from tests.support import FAKE_SECRETS, ROOT, clean_env, load_dir, secret_values, validate_strict
+from tests.support import (
+    FAKE_SECRETS,
+    KUBERNETES,
+    ROOT,
+    clean_env,
+    load_dir,
+    secret_values,
+    validate_strict,
+)
 
 DIGEST_IMAGE = "registry.example.com/team/flask-api@sha256:" + "ab" * 32
 
@@ -69,7 +77,8 @@ def test_namespace_enforces_pod_security_restricted_with_pinned_versions(run_mai
     labels = synthesized(tmp_path)[0]["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
-        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.27"
+        # The oldest supported minor: every supported cluster applies the same rules.
+        assert labels[f"pod-security.kubernetes.io/{mode}-version"] == f"v{KUBERNETES['oldest']}"
 
 
 def test_default_dist_matches_the_snapshot(run_main, tmp_path, yaml_snapshot):

@@ -7,8 +7,9 @@ import cdk8s
 import pytest
 
 from flask_backend import RestrictedNamespace
+from flask_backend.namespace import POD_SECURITY_VERSION
 from imports import k8s
-from tests.support import synth, validate_strict
+from tests.support import KUBERNETES, synth, validate_strict
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,17 @@ def test_two_charts_of_one_app_cannot_both_emit_a_namespace():
     assert list(two.node.children) == []
 
 
-@pytest.mark.parametrize("version", ["latest", "1.27", "v1.27; rm", 127])
+def test_pod_security_is_pinned_to_the_oldest_supported_kubernetes():
+    # The same rules on every supported cluster, and none tightened by an upgrade; a pin
+    # newer than the cluster would mean its own (latest) standard there.
+    (namespace,) = synth(RestrictedNamespace)
+
+    for mode in ("enforce", "audit", "warn"):
+        pinned = namespace["metadata"]["labels"][f"pod-security.kubernetes.io/{mode}-version"]
+        assert pinned == POD_SECURITY_VERSION == f"v{KUBERNETES['oldest']}"
+
+
+@pytest.mark.parametrize("version", ["latest", "1.29", "v1.29; rm", 129])
 def test_an_unpinned_pod_security_version_is_refused(version):
     chart = cdk8s.Chart(cdk8s.App(), "tier", namespace="backend")
 
@@ -60,7 +71,7 @@ def test_an_unpinned_pod_security_version_is_refused(version):
         RestrictedNamespace(chart, pod_security_version=version)
 
     assert str(raised.value) == (
-        f"pod_security_version must be a Kubernetes minor version like 'v1.27', got {version!r}"
+        f"pod_security_version must be a Kubernetes minor version like 'v1.29', got {version!r}"
     )
 
 
@@ -70,7 +81,7 @@ def test_the_yaml_is_what_the_generated_kube_namespace_gave_before():
         labels = {
             f"pod-security.kubernetes.io/{mode}{suffix}": value
             for mode in ("enforce", "audit", "warn")
-            for suffix, value in (("", "restricted"), ("-version", "v1.27"))
+            for suffix, value in (("", "restricted"), ("-version", POD_SECURITY_VERSION))
         }
         namespace = k8s.KubeNamespace(
             chart, "namespace", metadata=k8s.ObjectMeta(name=chart.namespace, labels=labels)

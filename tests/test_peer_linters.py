@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from tests.scanned import write_backends
 from tests.support import (
     FAKE_SECRETS,
     IMAGE,
+    KUBERNETES,
     ROOT,
     built_dir,
     clean_env,
@@ -53,8 +53,6 @@ from tests.support import (
 )
 from tests.test_examples import EXAMPLES, run_example_script
 
-with (ROOT / "tools" / "kubernetes.toml").open("rb") as stream:
-    KUBERNETES = tomllib.load(stream)
 OUTPUTS = ("dist", *(p.stem for p in EXAMPLES), "backends", "opt_outs")
 # Every option that a kube-score check flags, so each exemption the construct writes is judged.
 OPT_OUTS: dict[str, Callable[[cdk8s.Chart], Any]] = {

@@ -18,7 +18,6 @@ from flask_backend import (
     Resources,
 )
 from tests.support import (
-    NATIVE_SIDECARS_K8S_VERSION,
     by_kind,
     container,
     pod_spec,
@@ -31,9 +30,9 @@ IMAGE = "registry.example.com/team/api:1.4.2"
 PROXY = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0"
 
 
-def backend(version: str = "1.27", **props: Any) -> list[dict]:
+def backend(**props: Any) -> list[dict]:
     documents = synth(lambda chart: FlaskBackend(chart, "api", image=IMAGE, **props))
-    validate_strict(documents, version)
+    validate_strict(documents)
     return documents
 
 
@@ -127,7 +126,6 @@ def test_init_containers_inherit_the_apps_hardening_and_get_small_resources() ->
 
 def test_sidecars_are_native_first_init_containers_valid_from_1_29() -> None:
     documents = backend(
-        NATIVE_SIDECARS_K8S_VERSION,
         init_containers=(ExtraContainer("warm", IMAGE),),
         sidecars=(ExtraContainer("proxy", PROXY, args=("--port=5432",)),),
     )
@@ -168,7 +166,6 @@ def test_sidecars_can_be_plain_containers_for_clusters_before_1_29() -> None:
 
 def test_migrations_wait_after_the_sidecars_and_before_the_init_containers() -> None:
     documents = backend(
-        NATIVE_SIDECARS_K8S_VERSION,
         init_containers=(ExtraContainer("warm", IMAGE),),
         sidecars=(ExtraContainer("proxy", PROXY),),
         migrations=Migrations(),
@@ -195,7 +192,6 @@ def test_a_migration_job_without_cpu_limit_carries_the_same_reasoned_skip() -> N
 
 def test_extra_containers_follow_the_app_without_a_cpu_limit() -> None:
     documents = backend(
-        NATIVE_SIDECARS_K8S_VERSION,
         resources=Resources(cpu_limit_millicores=None),
         sidecars=(ExtraContainer("proxy", PROXY),),
     )
@@ -212,7 +208,7 @@ def test_security_context_overrides_within_restricted_are_kept() -> None:
         mounts={"/tmp": "tmp"},
     )
 
-    (proxy,) = pod_spec(backend(NATIVE_SIDECARS_K8S_VERSION, sidecars=(sidecar,)))["initContainers"]
+    (proxy,) = pod_spec(backend(sidecars=(sidecar,)))["initContainers"]
 
     assert proxy["securityContext"]["runAsUser"] == 65532
     assert proxy["securityContext"]["capabilities"] == {

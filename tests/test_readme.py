@@ -16,8 +16,6 @@ import main
 from scripts import gen_reference
 from tests.support import (
     FAKE_SECRETS,
-    K8S_VERSION,
-    NATIVE_SIDECARS_K8S_VERSION,
     ROOT,
     clean_env,
     load_dir,
@@ -98,8 +96,7 @@ def test_python_block_runs_and_writes_valid_kubernetes(
     assert "end-of-life" not in result.stderr  # jsii's banner for an unsupported Node.js
     documents = [d for _, docs in load_dir(outdir) for d in docs]
     assert documents
-    # Native sidecars need Kubernetes 1.29 (README: they say so); everything else 1.27.
-    validate_strict(documents, NATIVE_SIDECARS_K8S_VERSION if "sidecars=" in block else K8S_VERSION)
+    validate_strict(documents)
 
 
 # The chart of "Use it in your own chart", as a file of its own (its errors name the script).

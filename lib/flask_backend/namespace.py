@@ -8,7 +8,11 @@ import cdk8s
 
 from flask_backend.validation import claim_objects, dns_label
 
-POD_SECURITY_VERSION = "v1.27"
+# The oldest Kubernetes minor the package supports (README "Kubernetes versions"; a test holds
+# it equal to tools/kubernetes.toml): every supported cluster applies the same rules, and
+# upgrading one never tightens them under running pods (1.34's standard forbids probes'
+# `host`, for one). A cluster older than the pin would apply its own, older standard.
+POD_SECURITY_VERSION = "v1.29"
 # Namespaces Kubernetes creates and runs its own pods in ("kube-" is reserved for it): labelling
 # one "enforce: restricted" would stop its pods from being recreated.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -39,7 +43,8 @@ class RestrictedNamespace(cdk8s.ApiObject):
         id: the construct id. Default: "namespace".
         pod_security_version: the version of the Pod Security Standards to enforce, pinned so
             that a cluster upgrade never tightens the rules under running pods.
-            Default: "v1.27", the Kubernetes version the package targets.
+            Default: "v1.29", the oldest Kubernetes version the package supports: the same
+            rules on every supported cluster.
     """
 
     def __init__(
@@ -60,8 +65,8 @@ class RestrictedNamespace(cdk8s.ApiObject):
             r"v1\.[0-9]+", pod_security_version
         ):
             raise ValueError(
-                "pod_security_version must be a Kubernetes minor version like 'v1.27', "
-                f"got {pod_security_version!r}"
+                "pod_security_version must be a Kubernetes minor version like "
+                f"{POD_SECURITY_VERSION!r}, got {pod_security_version!r}"
             )
         root = chart.node.root
         claim_objects(root, chart, [("Namespace", name, None)], argument="namespace", value=name)

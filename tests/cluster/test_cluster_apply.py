@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.controlplane import ControlPlane
-from tests.support import FAKE_SECRETS, ROOT, clean_env
+from tests.support import FAKE_SECRETS, KUBERNETES, ROOT, clean_env
 from tests.test_examples import EXAMPLES, run_example_script
 from tests.test_readme import PYTHON_BLOCKS, README, run_block
 
@@ -223,7 +223,7 @@ def test_pod_security_rejects_a_root_pod_in_backend(control_plane, seed_run):
     result = control_plane.kubectl("apply", "-f", "-", input=json.dumps(root_pod))
 
     assert result.returncode != 0
-    assert 'violates PodSecurity "restricted:v1.27"' in result.stderr
+    assert f'violates PodSecurity "restricted:v{KUBERNETES["oldest"]}"' in result.stderr
 
 
 def test_a_second_apply_changes_nothing(control_plane, seed_run):
