@@ -8,10 +8,17 @@ from typing import Any
 import pytest
 
 from flask_backend import FlaskBackend, Metrics, Migrations
-from tests.support import FAKE_SECRETS, by_kind, container, pod_spec, synth, validate_strict
+from tests.support import (
+    FAKE_SECRETS,
+    IMAGE,
+    by_kind,
+    container,
+    pod_spec,
+    synth,
+    validate_strict,
+)
 
 METRICS_ENV = {"METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"}
-IMAGE = "registry.example.com/team/api:1.4.2"
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"  # Argo CD applies lower waves first
 
 

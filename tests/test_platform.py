@@ -18,6 +18,7 @@ from flask_backend import (
     Resources,
 )
 from tests.support import (
+    IMAGE,
     by_kind,
     container,
     pod_spec,
@@ -26,7 +27,6 @@ from tests.support import (
 )
 from tests.test_construct_errors import rejected
 
-IMAGE = "registry.example.com/team/api:1.4.2"
 PROXY = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0"
 
 

@@ -5,7 +5,7 @@ the dev profile's dist/ applied in one pass."""
 
 from __future__ import annotations
 
-from tests.support import FAKE_SECRETS
+from tests.support import FAKE_SECRETS, IMAGE
 
 # isort: split
 import json
@@ -30,7 +30,6 @@ from flask_backend import (
 from tests.cluster.controlplane import ControlPlane
 from tests.cluster.test_cluster_apply import eventually, get, ok, pods, synth
 
-IMAGE = "registry.example.com/team/api:1.4.2"
 PROXY = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.0"
 GATEWAY_API_CRDS = (
     "gateway.networking.k8s.io_gatewayclasses.yaml",
