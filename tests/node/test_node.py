@@ -325,6 +325,11 @@ def test_a_node_changes_nothing_on_the_host_and_leaves_nothing_after_ctrl_c(
     assert {k: v for k, v in during.items() if k not in ignore} == {
         k: v for k, v in before.items() if k not in ignore
     }
+    assert_nothing_left(workdir, before)
+
+
+def assert_nothing_left(workdir: str, before: dict[str, object]) -> None:
+    """The host as it was before the node: no process, mount, cgroup, folder or address."""
     assert host_state() == before
     assert not Path(workdir).exists()
     leftovers = subprocess.run(
@@ -332,6 +337,64 @@ def test_a_node_changes_nothing_on_the_host_and_leaves_nothing_after_ctrl_c(
     ).stdout
     assert leftovers == ""
     assert NODE_IP not in host_state()["addresses"]  # type: ignore[operator]
+
+
+# A pytest session of its own with the node fixture: one test fails, one is interrupted.
+FIXTURE_USERS = """
+import time
+
+
+def test_that_fails(node):
+    print("workdir", node.workdir, flush=True)
+    raise AssertionError("a failing test")
+
+
+def test_that_is_interrupted(node):
+    print("workdir", node.workdir, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", ["a failing test", "Ctrl-C"])
+def test_the_node_fixture_leaves_nothing_after(node: Node, how: str, tmp_path: Path) -> None:
+    # The session's own node keeps running (the `node` argument): the fixture under test is
+    # a second one, in a pytest process of its own, as a person runs the node tests.
+    (tmp_path / "test_users.py").write_text(FIXTURE_USERS, encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    test = "test_that_fails" if how == "a failing test" else "test_that_is_interrupted"
+    before = host_state()
+    with subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pytest", "-s", "-q", "-p", "tests.node.conftest"),
+            *("-c", str(tmp_path / "pytest.ini"), f"{tmp_path / 'test_users.py'}::{test}"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CI": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as session:
+        try:
+            output = []
+            for line in session.stdout:  # type: ignore[union-attr]
+                output.append(line)
+                if line.startswith("workdir "):
+                    break
+            last = output[-1] if output else ""
+            assert last.startswith("workdir "), "".join(output)
+            workdir = last.split()[1]
+            if how == "Ctrl-C":
+                session.send_signal(signal.SIGINT)
+            rest, _ = session.communicate(timeout=180)
+        finally:
+            if session.poll() is None:
+                os.killpg(session.pid, signal.SIGKILL)
+                session.wait(timeout=30)
+    report = "".join(output) + rest
+    expected = {"a failing test": "1 failed", "Ctrl-C": "KeyboardInterrupt"}[how]
+    assert expected in report, report
+    assert_nothing_left(workdir, before)
 
 
 # -- (3) zero-downtime rollouts, measured ------------------------------------------------------
