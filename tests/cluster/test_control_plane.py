@@ -66,7 +66,12 @@ def test_ctrl_c_stops_every_component_and_removes_the_data(bin_dir, tmp_path):
     holder, workdir = start_holder(tmp_path)
 
     holder.send_signal(signal.SIGINT)
-    holder.communicate(timeout=30)
+    try:
+        holder.communicate(timeout=30)
+    finally:  # a holder that ignored Ctrl-C must not keep its control plane up
+        if holder.poll() is None:
+            holder.kill()
+            holder.communicate(timeout=30)
 
     assert wait_gone(workdir) == []
     assert not workdir.exists()
