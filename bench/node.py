@@ -106,7 +106,7 @@ def section(*, cold_build: bool) -> list[str]:
         "",
         "| What | Measured |",
         "| --- | --- |",
-        "| Cold image build (empty cache: Debian root filesystem, bases, four images) | "
+        "| Cold image build (empty cache: Debian root filesystem, bases, every image) | "
         + ("not measured in this run" if build is None else f"{build:.0f} s")
         + " |",
         row("Node start-up to Node Ready with the images imported", [r[0] for r in runs]),
