@@ -8,6 +8,7 @@ ratios is the headline number.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ class Comparison:
 @dataclass
 class SynthResults:
     floor: Comparison
+    plain: Comparison  # main.py's objects as plain ApiObjects vs the floor: the least they cost
     by_count: dict[int, Comparison]  # N -> ours (a) vs naive (b)
     optimized: Comparison | None  # ours vs naive at the largest N under `python -O`, extra info
     bare_floor: Comparison | None  # main.py vs an app without imports/k8s, extra info
@@ -108,6 +110,28 @@ def compare(
     return result
 
 
+def main_py_objects(main_py: tuple[list[str], dict[str, str]], scratch: Path) -> Path:
+    """main.py's objects, as JSON in scratch (what the "objects" target emits)."""
+    import yaml
+
+    command, env = main_py
+    outdir = scratch / "dist"
+    subprocess.run(
+        command,
+        env={**os.environ, **{k: v.replace("{outdir}", str(outdir)) for k, v in env.items()}},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT_SECONDS,
+    )
+    documents = [
+        d for f in sorted(outdir.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d
+    ]
+    path = scratch / "objects.json"
+    path.write_text(json.dumps(documents), encoding="utf-8")
+    return path
+
+
 def target(*args: str, optimize: bool = False) -> tuple[list[str], dict[str, str]]:
     flags = ["-O"] if optimize else []
     return [sys.executable, *flags, TARGET, *args, "{outdir}"], {}
@@ -130,6 +154,18 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
     floor = compare(
         "main.py", main_py, "empty cdk8s chart", target("cdk8s"), pairs["floor"], warmup=warmup
     )
+
+    log(f"synth: main.py's objects as plain ApiObjects vs the floor, {pairs['floor']} pairs")
+    with tempfile.TemporaryDirectory() as scratch:
+        objects = main_py_objects(main_py, Path(scratch))
+        plain = compare(
+            "plain objects",
+            target("objects", str(objects)),
+            "empty cdk8s chart",
+            target("cdk8s"),
+            pairs["floor"],
+            warmup=warmup,
+        )
 
     by_count = {}
     for count in counts:
@@ -159,4 +195,4 @@ def run(smoke: bool, log: Callable[[str], None] = print) -> SynthResults:
             pairs["optimized"],
             warmup=False,
         )
-    return SynthResults(floor, by_count, optimized, bare_floor, pairs)
+    return SynthResults(floor, plain, by_count, optimized, bare_floor, pairs)

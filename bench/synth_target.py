@@ -8,6 +8,9 @@
                                                    only: what main.py loads today (extra row)
     python bench/synth_target.py ours N OUTDIR     N FlaskBackends in one chart
     python bench/synth_target.py naive N OUTDIR    the same N written as plain cdk8s-plus-27 code
+    python bench/synth_target.py objects FILE OUTDIR   the objects in FILE (JSON: main.py's output)
+                                                   as plain cdk8s.ApiObjects, one patch per field:
+                                                   the least an ordinary-object construct costs
 
 The "naive" variant is what a user would write by hand for the four core objects (Deployment
 with one container and port, Service, ConfigMap, Secret): no validation, no hardening patches,
@@ -64,15 +67,40 @@ def add_naive(chart: object, count: int) -> None:
         )
 
 
+def add_objects(chart: object, documents: list[dict]) -> None:
+    import cdk8s
+
+    for index, document in enumerate(documents):
+        metadata = document["metadata"]
+        api_object = cdk8s.ApiObject(
+            chart,  # type: ignore[arg-type]
+            f"o{index}",
+            api_version=document["apiVersion"],
+            kind=document["kind"],
+            metadata=cdk8s.ApiObjectMetadata(
+                name=metadata["name"],
+                labels=metadata.get("labels"),
+                annotations=metadata.get("annotations"),
+            ),
+        )
+        fields = [k for k in document if k not in ("apiVersion", "kind", "metadata")]
+        if fields:
+            api_object.add_json_patch(*(cdk8s.JsonPatch.add(f"/{k}", document[k]) for k in fields))
+
+
 def main(argv: list[str]) -> None:
     kind, outdir = argv[0], argv[-1]
-    count = int(argv[1]) if kind not in ("empty", "bare", "cdk8s") else 0
+    count = int(argv[1]) if kind not in ("empty", "bare", "cdk8s", "objects") else 0
 
     import cdk8s
 
-    if kind == "cdk8s":
+    if kind in ("cdk8s", "objects"):
         app = cdk8s.App(outdir=outdir)
-        cdk8s.Chart(app, "empty")
+        chart = cdk8s.Chart(app, "empty", disable_resource_name_hashes=True)
+        if kind == "objects":
+            import json
+
+            add_objects(chart, json.loads(Path(argv[1]).read_text(encoding="utf-8")))
         app.synth()
         return
     import cdk8s_plus_27  # noqa: F401 - loading its jsii assembly is part of the floor
