@@ -21,11 +21,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 synth: $(SYNTH_STAMP)
 	$(WITH_NODE) $(BIN)/python main.py
 
-# pytest runs one worker per core (pytest-xdist; at most 4), each taking whole files, so a
-# module's fixtures (a venv install, the control plane, PostgreSQL) start once per worker. Most
-# tests wait on servers and subprocesses: on 2 cores 2 workers took 170 s, one 336 s, 3 162 s.
+# pytest runs one worker more than there are cores (pytest-xdist; at most 4): most tests wait on
+# servers and subprocesses. Each worker takes whole groups, a module or the modules that share
+# a port (tests/conftest.py), in the order collected, the node module first.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(len(os.sched_getaffinity(0)) + 1, 4))')
+
 test: $(STAMP) $(CHECKOV_STAMP) control-plane images linters lint
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(WITH_NODE) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(WITH_NODE) $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,9 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support import ROOT, by_kind, secret_values
 
 DOCKERFILE = ROOT / "app" / "Dockerfile"
+
+# A module whose pods serve on the manifest's own ports (8000, 9102) rather than free ones: on
+# this machine's one loopback two such pods cannot run at once, so pytest-xdist runs every
+# module so marked on one worker (the Makefile's `--dist loadgroup`, tests/conftest.py).
+ON_THE_MANIFEST_PORTS = pytest.mark.xdist_group("pods-on-the-manifest-ports")
 
 
 def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
@@ -213,8 +220,6 @@ def bwrap_available() -> str | None:
 
 def require_sandbox() -> None:
     """Skip the calling test when bubblewrap cannot sandbox here; under CI=true, fail instead."""
-    import pytest
-
     reason = bwrap_available()
     if reason and os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the pod sandbox tests: {reason}")

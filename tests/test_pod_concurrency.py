@@ -16,11 +16,11 @@ import pytest
 
 from backend_api.serving import concurrency
 from flask_backend import FlaskBackend, Resources
-from tests.pod import PodProcess, descendants, is_gunicorn, start_pod
+from tests.pod import ON_THE_MANIFEST_PORTS, PodProcess, descendants, is_gunicorn, start_pod
 from tests.support import FAKE_SECRETS, IMAGE, synth
 from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
 
-pytestmark = pytest.mark.usefixtures("sandbox")
+pytestmark = [pytest.mark.usefixtures("sandbox"), ON_THE_MANIFEST_PORTS]
 
 
 def workers_of(pod: PodProcess, expected: int) -> int:

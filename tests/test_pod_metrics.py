@@ -17,11 +17,20 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import main
-from tests.pod import PodProcess, descendants, is_gunicorn, require_sandbox, start_pod
+from tests.pod import (
+    ON_THE_MANIFEST_PORTS,
+    PodProcess,
+    descendants,
+    is_gunicorn,
+    require_sandbox,
+    start_pod,
+)
 from tests.postgres import PostgresServer
 from tests.support import FAKE_SECRETS, by_kind, load_dir
 
 RECYCLE_AFTER = 100  # requests per worker: the test's max_requests
+
+pytestmark = ON_THE_MANIFEST_PORTS
 
 
 @pytest.fixture(scope="module")

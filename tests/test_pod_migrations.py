@@ -15,9 +15,11 @@ import pytest
 
 import main
 from flask_backend.migrations import MIGRATIONS_WAIT_CONTAINER
-from tests.pod import PodProcess, require_sandbox, start_pod
+from tests.pod import ON_THE_MANIFEST_PORTS, PodProcess, require_sandbox, start_pod
 from tests.postgres import PostgresServer, free_port
 from tests.support import FAKE_SECRETS, by_kind, load_dir
+
+pytestmark = ON_THE_MANIFEST_PORTS
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from flask_backend import FlaskBackend
-from tests.pod import start_pod
+from tests.pod import ON_THE_MANIFEST_PORTS, start_pod
 from tests.support import FAKE_SECRETS, synth
 from tests.test_pod_sandbox import sandbox  # noqa: F401 - the fixture: skip without bubblewrap
 
-pytestmark = pytest.mark.usefixtures("sandbox")
+pytestmark = [pytest.mark.usefixtures("sandbox"), ON_THE_MANIFEST_PORTS]
 LIMIT = 2048
 
 

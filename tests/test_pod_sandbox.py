@@ -9,9 +9,18 @@ from typing import Any
 import pytest
 
 import main
-from tests.pod import PodProcess, descendants, is_gunicorn, require_sandbox, start_pod
+from tests.pod import (
+    ON_THE_MANIFEST_PORTS,
+    PodProcess,
+    descendants,
+    is_gunicorn,
+    require_sandbox,
+    start_pod,
+)
 from tests.postgres import PostgresServer
 from tests.support import FAKE_SECRETS, by_kind, load_dir, secret_values
+
+pytestmark = ON_THE_MANIFEST_PORTS
 
 
 @pytest.fixture(scope="module")

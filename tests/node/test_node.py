@@ -1,8 +1,9 @@
 """The user's path on a real node: build the image, synthesize, `kubectl apply -f dist`, pods
 Running and Ready, the Service answering, backed by PostgreSQL in the cluster.
 
-Every node test is in this one module: pytest-xdist (--dist loadfile) gives a module to one
-worker, so the session's one node (tests/node/conftest.py) is started once and shared by them.
+Every node test is in this one module: pytest-xdist (--dist loadgroup, tests/conftest.py) gives
+a module to one worker, so the session's one node (tests/node/conftest.py) is started once and
+shared by them.
 """
 
 from __future__ import annotations
