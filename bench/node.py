@@ -43,12 +43,6 @@ def cold_image_build_seconds() -> float:
         return time.perf_counter() - start
 
 
-def kubectl_ok(node: Node, *args: str) -> None:
-    result = node.kubectl(*args, timeout=300)
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
-
-
 def one_run(bin_dir: Path, images: Path) -> tuple[float, float, float]:
     """(start-up to Ready, apply to Job Complete, apply to pods Ready) on a fresh node."""
     node = Node(bin_dir, images)
@@ -56,22 +50,21 @@ def one_run(bin_dir: Path, images: Path) -> tuple[float, float, float]:
     node.start()
     try:
         started = time.perf_counter() - began
-        kubectl_ok(node, "apply", "-f", str(POSTGRESQL_MANIFEST))
-        kubectl_ok(
-            node,
+        node.kubectl_ok("apply", "-f", str(POSTGRESQL_MANIFEST))
+        node.kubectl_ok(
             *("create", "secret", "generic", "postgresql", "-n", "database"),
             "--from-literal=POSTGRES_PASSWORD=bench-only-password",
         )
-        kubectl_ok(node, "rollout", "status", "deployment/postgresql", "-n", "database")
+        node.kubectl_ok("rollout", "status", "deployment/postgresql", "-n", "database")
         scratch = Path(tempfile.mkdtemp())
         try:
             dist = scratch / "dist"
             synthesize(dist, "postgresql://app:bench-only-password@10.96.0.50:5432/app")
             applied = time.perf_counter()
-            kubectl_ok(node, "apply", "-f", str(dist))
-            kubectl_ok(node, "wait", "--for=condition=complete", "job", "--all", "-n", "backend")
+            node.kubectl_ok("apply", "-f", str(dist))
+            node.kubectl_ok("wait", "--for=condition=complete", "job", "--all", "-n", "backend")
             job = time.perf_counter() - applied
-            kubectl_ok(node, "rollout", "status", "deployment/flask-api", "-n", "backend")
+            node.kubectl_ok("rollout", "status", "deployment/flask-api", "-n", "backend")
             ready = time.perf_counter() - applied
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -26,6 +26,7 @@ pytest_plugins = ["tests.postgres"]
 NODE_TESTS = Path(__file__).parent / "node" / "test_node.py"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """How pytest-xdist shares the tests out (the Makefile's `--dist loadgroup`).
 

@@ -307,8 +307,9 @@ class Node:
             "--",
         ]
 
-    def _inside(self, *command: str, timeout: float = 60) -> str:
-        """Run a setup command inside the node's network and mount namespaces."""
+    def _inside(self, *command: str, timeout: float = 60, what: str | None = None) -> str:
+        """Run a command inside the node's network and mount namespaces; its stdout. A failure
+        is a NodeError saying `what` failed (by default, the command)."""
         result = subprocess.run(
             [*self._nsenter(pid=False), *command],
             capture_output=True,
@@ -317,7 +318,8 @@ class Node:
             check=False,
         )
         if result.returncode != 0:
-            raise NodeError(f"{' '.join(command)} failed inside the node: {result.stderr.strip()}")
+            what = what or f"{' '.join(command)} failed inside the node"
+            raise NodeError(f"{what}: {result.stderr.strip()}")
         return result.stdout
 
     def _set_up_inside(self) -> None:
@@ -656,37 +658,22 @@ iptables: {{masqueradeAll: true}}
     def push(self, archive: str, repository: str) -> None:
         """Put one of the images' archives into the node's registry as repository:tag."""
         assert self.images is not None
-        result = subprocess.run(
-            [
-                *self._nsenter(pid=False),
-                *("skopeo", "copy", "--quiet", "--dest-tls-verify=false"),
-                f"docker-archive:{self.images / archive}",
-                f"docker://{REGISTRY}/{repository}",
-            ],
-            capture_output=True,
-            text=True,
+        self._inside(
+            *("skopeo", "copy", "--quiet", "--dest-tls-verify=false"),
+            f"docker-archive:{self.images / archive}",
+            f"docker://{REGISTRY}/{repository}",
             timeout=DEADLINE_SECONDS,
-            check=False,
+            what=f"pushing {archive} as {repository}",
         )
-        if result.returncode != 0:
-            raise NodeError(f"pushing {archive} as {repository}: {result.stderr.strip()}")
 
     def ctr(self, *args: str) -> str:
         """Run containerd's own client on the node's containerd (namespace k8s.io)."""
-        result = subprocess.run(
-            [
-                *self._nsenter(pid=False),
-                *("ctr", f"--address={self._path('containerd.sock')}", "--namespace=k8s.io"),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
+        return self._inside(
+            *("ctr", f"--address={self._path('containerd.sock')}", "--namespace=k8s.io"),
+            *args,
             timeout=DEADLINE_SECONDS,
-            check=False,
+            what=f"ctr {' '.join(args)}",
         )
-        if result.returncode != 0:
-            raise NodeError(f"ctr {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
 
     def tag_image(self, source: str, target: str) -> None:
         """Give an imported image a second name, as pushing a new tag to a registry would."""
@@ -702,6 +689,22 @@ iptables: {{masqueradeAll: true}}
         for pid in found[0].read_text().split():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signum)
+
+    def kubectl_ok(self, *args: str, timeout: float = 180) -> str:
+        """kubectl's output; when it fails, a NodeError with what a person would look at."""
+        result = self.kubectl(*args, timeout=timeout)
+        if result.returncode != 0:
+            raise NodeError(
+                f"kubectl {' '.join(args)} failed:\n{result.stderr}\n{self.describe()}\n"
+                f"{self.logs()}"
+            )
+        return result.stdout
+
+    def describe(self) -> str:
+        """What a person would look at when pods do not come up."""
+        pods = self.kubectl("get", "pods", "-A", "-o", "wide").stdout
+        events = self.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp").stdout
+        return f"pods:\n{pods}\nevents (last 30):\n" + "\n".join(events.splitlines()[-30:])
 
     def logs(self) -> str:
         """The last lines of every component's log, for a failure message."""

@@ -8,6 +8,7 @@ shared by them.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -18,8 +19,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,22 +54,6 @@ class Deployed:
     service_ip: str
 
 
-def run_ok(node: Node, *args: str, timeout: float = 180) -> str:
-    result = node.kubectl(*args, timeout=timeout)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"kubectl {' '.join(args)} failed:\n{result.stderr}\n{describe(node)}\n{node.logs()}"
-        )
-    return result.stdout
-
-
-def describe(node: Node) -> str:
-    """What a person would look at when pods do not come up."""
-    pods = node.kubectl("get", "pods", "-A", "-o", "wide").stdout
-    events = node.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp").stdout
-    return f"pods:\n{pods}\nevents (last 30):\n" + "\n".join(events.splitlines()[-30:])
-
-
 def shell(node: Node, command: str, cwd: Path) -> str:
     """Run a command line as a person types it; its output and errors as they interleave."""
     result = subprocess.run(
@@ -79,7 +66,7 @@ def shell(node: Node, command: str, cwd: Path) -> str:
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, f"{command}: {result.stdout}\n{describe(node)}"
+    assert result.returncode == 0, f"{command}: {result.stdout}\n{node.describe()}"
     return result.stdout
 
 
@@ -107,14 +94,13 @@ def synthesize(out: Path, database_url: str, *args: str) -> None:
 def database(node: Node) -> str:
     """PostgreSQL on the node; returns the backend's DATABASE_URL (never printed)."""
     password = secrets.token_urlsafe(24)
-    run_ok(node, "apply", "-f", str(POSTGRESQL_MANIFEST))
-    run_ok(
-        node,
+    node.kubectl_ok("apply", "-f", str(POSTGRESQL_MANIFEST))
+    node.kubectl_ok(
         *("create", "secret", "generic", "postgresql", "-n", "database"),
         f"--from-literal=POSTGRES_PASSWORD={password}",
     )
-    run_ok(
-        node, "rollout", "status", "deployment/postgresql", "-n", "database", f"--timeout={WAIT}"
+    node.kubectl_ok(
+        "rollout", "status", "deployment/postgresql", "-n", "database", f"--timeout={WAIT}"
     )
     return MaskedUrl(f"postgresql://app:{password}@{DATABASE_IP}:5432/app")
 
@@ -130,8 +116,7 @@ def deployed(node: Node, database: str, tmp_path_factory: pytest.TempPathFactory
         outputs[command] = shell(node, command, dist)
     applied = time.monotonic()
     timings = {}
-    run_ok(
-        node,
+    node.kubectl_ok(
         "wait",
         "--for=condition=complete",
         "job",
@@ -141,12 +126,12 @@ def deployed(node: Node, database: str, tmp_path_factory: pytest.TempPathFactory
         f"--timeout={WAIT}",
     )
     timings["migration Job Complete"] = time.monotonic() - applied
-    run_ok(node, "rollout", "status", f"deployment/{APP}", "-n", NAMESPACE, f"--timeout={WAIT}")
+    node.kubectl_ok("rollout", "status", f"deployment/{APP}", "-n", NAMESPACE, f"--timeout={WAIT}")
     timings["Deployment rolled out (pods Ready)"] = time.monotonic() - applied
     for command in SEED_VERIFY:
         outputs[command] = shell(node, command, dist)
-    service_ip = run_ok(
-        node, "get", "svc", APP, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
+    service_ip = node.kubectl_ok(
+        "get", "svc", APP, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
     )
     print("\n".join(f"$ {c}\n{o}" for c, o in outputs.items()))
     print(f"timings from apply: {timings}; node start-up: {node.timings}")
@@ -154,7 +139,7 @@ def deployed(node: Node, database: str, tmp_path_factory: pytest.TempPathFactory
 
 
 def pods(node: Node, selector: str = f"app.kubernetes.io/name={APP}") -> list[dict]:
-    got = run_ok(node, "get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json")
+    got = node.kubectl_ok("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json")
     return json.loads(got)["items"]
 
 
@@ -184,7 +169,7 @@ def test_seed_commands_bring_the_pods_running_and_ready(node: Node, deployed: De
     assert len(api_rows) == 2
     assert all(row[1:3] == ["1/1", "Running"] for row in api_rows), listing
     assert [row[2] for row in job_rows] == ["Completed"], listing
-    jobs = json.loads(run_ok(node, "get", "jobs", "-n", NAMESPACE, "-o", "json"))["items"]
+    jobs = json.loads(node.kubectl_ok("get", "jobs", "-n", NAMESPACE, "-o", "json"))["items"]
     assert [job["status"].get("succeeded") for job in jobs] == [1]
     services = deployed.outputs["kubectl get svc -n backend"]
     assert f"{APP} " in services
@@ -206,9 +191,10 @@ def test_service_answers_on_its_cluster_ip_with_items_stored_in_postgresql(
     assert status == 200
     assert name in body.decode()
     # Stored in the cluster's PostgreSQL, not in a pod: psql there finds it.
-    (postgresql,) = json.loads(run_ok(node, "get", "pods", "-n", "database", "-o", "json"))["items"]
-    rows = run_ok(
-        node,
+    (postgresql,) = json.loads(node.kubectl_ok("get", "pods", "-n", "database", "-o", "json"))[
+        "items"
+    ]
+    rows = node.kubectl_ok(
         *("exec", "-n", "database", postgresql["metadata"]["name"], "--"),
         *("psql", "--host=/tmp", "--username=app", "--dbname=app", "--tuples-only", "--command"),
         "SELECT name FROM items",
@@ -243,7 +229,7 @@ def test_pods_run_as_the_manifest_says(node: Node, deployed: Deployed) -> None:
     pod = pods(node)[0]["metadata"]["name"]
 
     def inside(*command: str) -> str:
-        return run_ok(node, "exec", "-n", NAMESPACE, pod, "-c", APP, "--", *command)
+        return node.kubectl_ok("exec", "-n", NAMESPACE, pod, "-c", APP, "--", *command)
 
     status = inside("cat", "/proc/1/status")
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
@@ -303,30 +289,34 @@ def test_a_node_changes_nothing_on_the_host_and_leaves_nothing_after_ctrl_c(
 ) -> None:
     # A second node, in a process of its own, stopped as a person stops it: Ctrl-C.
     before = host_state()
-    with subprocess.Popen(
-        [sys.executable, "-m", "tests.node.node", "--no-images"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as started:
-        try:
-            line = started.stdout.readline()  # type: ignore[union-attr]
-            assert line.startswith("ready "), line + started.stderr.read()  # type: ignore[union-attr]
-            pid, workdir = int(line.split()[1]), line.split()[2]
-            during = host_state()
-            os.kill(pid, signal.SIGINT)
-            started.wait(timeout=120)
-        finally:
-            if started.poll() is None:
-                os.killpg(started.pid, signal.SIGKILL)
-                started.wait(timeout=30)
+    with killed_when_left([sys.executable, "-m", "tests.node.node", "--no-images"]) as started:
+        line = started.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("ready "), line + started.stderr.read()  # type: ignore[union-attr]
+        pid, workdir = int(line.split()[1]), line.split()[2]
+        during = host_state()
+        os.kill(pid, signal.SIGINT)
+        started.wait(timeout=120)
     ignore = ("cgroups", "run folders")  # the second node's own, while it runs
     assert {k: v for k, v in during.items() if k not in ignore} == {
         k: v for k, v in before.items() if k not in ignore
     }
     assert_nothing_left(workdir, before)
+
+
+@contextlib.contextmanager
+def killed_when_left(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """`command` from ROOT in a process group of its own, its output piped as text; the whole
+    group is killed if it still runs when the block ends (a failed assertion included)."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    with subprocess.Popen(
+        command, cwd=ROOT, text=True, start_new_session=True, **options
+    ) as process:
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
 
 def assert_nothing_left(workdir: str, before: dict[str, object]) -> None:
@@ -364,34 +354,25 @@ def test_the_node_fixture_leaves_nothing_after(node: Node, how: str, tmp_path: P
     (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     test = "test_that_fails" if how == "a failing test" else "test_that_is_interrupted"
     before = host_state()
-    with subprocess.Popen(
+    with killed_when_left(
         [
             *(sys.executable, "-m", "pytest", "-s", "-q", "-p", "tests.node.conftest"),
             *("-c", str(tmp_path / "pytest.ini"), f"{tmp_path / 'test_users.py'}::{test}"),
         ],
-        cwd=ROOT,
         env={**os.environ, "CI": "true"},
-        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
     ) as session:
-        try:
-            output = []
-            for line in session.stdout:  # type: ignore[union-attr]
-                output.append(line)
-                if line.startswith("workdir "):
-                    break
-            last = output[-1] if output else ""
-            assert last.startswith("workdir "), "".join(output)
-            workdir = last.split()[1]
-            if how == "Ctrl-C":
-                session.send_signal(signal.SIGINT)
-            rest, _ = session.communicate(timeout=180)
-        finally:
-            if session.poll() is None:
-                os.killpg(session.pid, signal.SIGKILL)
-                session.wait(timeout=30)
+        output = []
+        for line in session.stdout:  # type: ignore[union-attr]
+            output.append(line)
+            if line.startswith("workdir "):
+                break
+        last = output[-1] if output else ""
+        assert last.startswith("workdir "), "".join(output)
+        workdir = last.split()[1]
+        if how == "Ctrl-C":
+            session.send_signal(signal.SIGINT)
+        rest, _ = session.communicate(timeout=180)
     report = "".join(output) + rest
     expected = {"a failing test": "1 failed", "Ctrl-C": "KeyboardInterrupt"}[how]
     assert expected in report, report
@@ -492,8 +473,8 @@ def release(deployed: Deployed, database: str, name: str, *args: str) -> Path:
 
 
 def replica_sets(node: Node) -> set[str]:
-    got = run_ok(
-        node, "get", "rs", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={APP}", "-o", "name"
+    got = node.kubectl_ok(
+        "get", "rs", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={APP}", "-o", "name"
     )
     return set(got.split())
 
@@ -504,8 +485,7 @@ def roll_out_under_load(node: Node, deployed: Deployed, dist: Path) -> Load:
     with Load(node, deployed.service_ip) as load:
         time.sleep(3)
         shell(node, "kubectl apply -f .", dist)
-        run_ok(
-            node,
+        node.kubectl_ok(
             *("rollout", "status", f"deployment/{APP}", "-n", NAMESPACE, "--timeout=300s"),
             timeout=330,
         )
@@ -517,7 +497,7 @@ def test_new_image_tag_and_config_roll_out_without_a_failed_request(
     node: Node, deployed: Deployed, database: str
 ) -> None:
     node.tag_image(f"docker.io/library/{DEFAULT_IMAGE}", f"docker.io/library/{NEXT_IMAGE}")
-    jobs_before = set(run_ok(node, "get", "job", "-n", NAMESPACE, "-o", "name").split())
+    jobs_before = set(node.kubectl_ok("get", "job", "-n", NAMESPACE, "-o", "name").split())
     sets_before = replica_sets(node)
     dist = release(
         deployed,
@@ -528,14 +508,14 @@ def test_new_image_tag_and_config_roll_out_without_a_failed_request(
     )
     load = roll_out_under_load(node, deployed, dist)
     print(f"rollout to a new image tag and config: {load.report()}")
-    jobs = run_ok(node, "get", "job", "-n", NAMESPACE, "-o", "name")
+    jobs = node.kubectl_ok("get", "job", "-n", NAMESPACE, "-o", "name")
     new_jobs = set(jobs.split()) - jobs_before
     assert len(new_jobs) == 1, jobs  # the new release's migration Job...
     (job,) = new_jobs
-    status = json.loads(run_ok(node, "get", job, "-n", NAMESPACE, "-o", "json"))["status"]
+    status = json.loads(node.kubectl_ok("get", job, "-n", NAMESPACE, "-o", "json"))["status"]
     assert (status.get("succeeded"), status.get("failed")) == (1, None)  # ...ran once
     assert replica_sets(node) - sets_before  # the pods were replaced
-    assert load.failures == [], f"{load.report()}\n{describe(node)}"
+    assert load.failures == [], f"{load.report()}\n{node.describe()}"
     assert len(load.latencies) >= 20 * load.seconds, load.report()
     # The Deployment's pods now (the migration Jobs' pods carry the same labels, and have
     # Succeeded; old pods may still be terminating).
@@ -586,13 +566,13 @@ def wait_for(what: str, check, node: Node, seconds: float = 180) -> None:  # typ
         if check():
             return
         time.sleep(1)
-    raise AssertionError(f"{what}: not within {seconds:.0f} s\n{describe(node)}")
+    raise AssertionError(f"{what}: not within {seconds:.0f} s\n{node.describe()}")
 
 
 def test_a_deleted_pod_is_replaced_by_a_new_ready_one(node: Node, deployed: Deployed) -> None:
     before = ready_pods(node)
     assert len(before) == 2
-    run_ok(node, "delete", "pod", "-n", NAMESPACE, before[0], "--wait=false")
+    node.kubectl_ok("delete", "pod", "-n", NAMESPACE, before[0], "--wait=false")
     wait_for(
         "a new Ready pod",
         lambda: len(ready_pods(node)) == 2 and before[0] not in ready_pods(node),
@@ -601,7 +581,9 @@ def test_a_deleted_pod_is_replaced_by_a_new_ready_one(node: Node, deployed: Depl
 
 
 def test_a_hung_app_is_restarted_by_its_liveness_probe(node: Node, deployed: Deployed) -> None:
-    pod = json.loads(run_ok(node, "get", "pod", "-n", NAMESPACE, ready_pods(node)[0], "-o", "json"))
+    pod = json.loads(
+        node.kubectl_ok("get", "pod", "-n", NAMESPACE, ready_pods(node)[0], "-o", "json")
+    )
     name = pod["metadata"]["name"]
     (status,) = [c for c in pod["status"]["containerStatuses"] if c["name"] == APP]
     restarts = status["restartCount"]
@@ -610,7 +592,7 @@ def test_a_hung_app_is_restarted_by_its_liveness_probe(node: Node, deployed: Dep
     node.signal_container(status["containerID"], signal.SIGSTOP)
 
     def restarted() -> bool:
-        now = json.loads(run_ok(node, "get", "pod", "-n", NAMESPACE, name, "-o", "json"))
+        now = json.loads(node.kubectl_ok("get", "pod", "-n", NAMESPACE, name, "-o", "json"))
         (current,) = [c for c in now["status"]["containerStatuses"] if c["name"] == APP]
         return current["restartCount"] > restarts and current.get("ready", False)
 
@@ -620,7 +602,7 @@ def test_a_hung_app_is_restarted_by_its_liveness_probe(node: Node, deployed: Dep
 def database_running(node: Node, running: bool) -> None:
     """Freeze PostgreSQL's processes (SIGSTOP: a hung database server, queries and new
     connections wait), or let them go on (SIGCONT). Its data stays, unlike a scale to zero."""
-    (pod,) = json.loads(run_ok(node, "get", "pods", "-n", "database", "-o", "json"))["items"]
+    (pod,) = json.loads(node.kubectl_ok("get", "pods", "-n", "database", "-o", "json"))["items"]
     (container,) = pod["status"]["containerStatuses"]
     node.signal_container(container["containerID"], signal.SIGCONT if running else signal.SIGSTOP)
 
@@ -678,7 +660,7 @@ def test_drain_evicts_backend_pods_one_at_a_time_as_the_budget_allows(
         remaining = {p["metadata"]["name"] for p in pods(node)} & before
         assert len(remaining) == 1, result.stdout + result.stderr
     finally:
-        run_ok(node, "uncordon", "node")
+        node.kubectl_ok("uncordon", "node")
     wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
 
 
@@ -695,7 +677,7 @@ def test_drain_evicts_unready_backend_pods_when_the_database_is_down(
         assert (result.returncode, remaining) == (0, set()), result.stdout + result.stderr
     finally:
         database_running(node, True)
-        run_ok(node, "uncordon", "node")
+        node.kubectl_ok("uncordon", "node")
         wait_for("both pods Ready again", lambda: len(ready_pods(node)) == 2, node)
 
 
@@ -733,14 +715,13 @@ def test_example_reaches_ready(
     assert result.returncode == 0, result.stderr
     if example == "three_tier":
         # Its backend's credentials are a Secret managed outside the chart (existing_secret).
-        run_ok(
-            node,
+        node.kubectl_ok(
             *("create", "secret", "generic", "api-credentials", "-n", "backend"),
             f"--from-literal=DATABASE_URL={database}",
             f"--from-literal=SECRET_KEY={secrets.token_urlsafe(32)}",
         )
     shell(node, "kubectl apply -f .", out)
-    objects = run_ok(node, "get", "-f", str(out), "-o", "json")
+    objects = node.kubectl_ok("get", "-f", str(out), "-o", "json")
     items = json.loads(objects).get("items", [])
     try:
         example_ready(node, items)
@@ -765,14 +746,12 @@ def example_ready(node: Node, items: list[dict]) -> None:
         kind, name = item["kind"], item["metadata"]["name"]
         namespace = item["metadata"].get("namespace", "")
         if kind == "Job":
-            run_ok(
-                node,
+            node.kubectl_ok(
                 *("wait", "--for=condition=complete", f"job/{name}", "-n", namespace),
                 f"--timeout={WAIT}",
             )
         elif kind == "Deployment":
-            run_ok(
-                node,
+            node.kubectl_ok(
                 "rollout",
                 "status",
                 f"deployment/{name}",
@@ -784,8 +763,7 @@ def example_ready(node: Node, items: list[dict]) -> None:
     assert deployments
     for deployment in deployments:
         status = json.loads(
-            run_ok(
-                node,
+            node.kubectl_ok(
                 *("get", "deployment", deployment["metadata"]["name"]),
                 *("-n", deployment["metadata"]["namespace"], "-o", "json"),
             )
