@@ -81,7 +81,13 @@ def gunicorn(app_uri: str, tmp_path: Path, **env: str) -> Iterator[Server]:
         "FLASK_SECRET_KEY": SECRET,
         **env,
     }
-    command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app_uri]
+    # setpriv --pdeathsig: when the test run itself is killed (no `finally` runs), the kernel
+    # sends gunicorn's master SIGTERM and it stops its workers: no server outlives the run
+    # (tests/postgres.py and bench/load.py start theirs alike).
+    command = [
+        *("setpriv", "--pdeathsig=TERM", "--"),
+        *(sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", app_uri),
+    ]
     # stdout is a pipe, as under a container runtime (where writes of up to PIPE_BUF bytes
     # are atomic), copied to the log file as it comes.
     process = subprocess.Popen(

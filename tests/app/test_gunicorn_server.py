@@ -3,12 +3,23 @@ and the JSON log lines it prints. Every wait is bounded; the process is always k
 
 import http.client
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from served import GRACEFUL_TIMEOUT, SECRET, accepts_connections, get, gunicorn, wait_for
+from served import (
+    GRACEFUL_TIMEOUT,
+    SECRET,
+    TESTS_DIR,
+    accepts_connections,
+    get,
+    gunicorn,
+    wait_for,
+)
 
 from backend_api.worker import MEMORY_CHECK_EVERY, STOP_LINGER_SECONDS
 
@@ -96,3 +107,54 @@ def test_sigterm_closes_idle_keep_alive_connections_after_a_short_linger(tmp_pat
             assert time.monotonic() - signalled < STOP_LINGER_SECONDS + 3
         finally:
             connection.close()
+
+
+# A test process of its own, serving until it is killed.
+SERVES_UNTIL_KILLED = """
+import sys, time
+from pathlib import Path
+
+sys.path[:0] = [{tests!r}]
+from served import gunicorn
+
+with gunicorn("backend_api:create_app()", Path({tmp!r})) as server:
+    print(server.process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_no_gunicorn_outlives_a_killed_test_run(tmp_path: Path) -> None:
+    # SIGKILL, as a CI timeout or a second Ctrl-C ends a run: no `finally` stops the server.
+    code = SERVES_UNTIL_KILLED.format(tests=str(TESTS_DIR), tmp=str(tmp_path))
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as run:
+        try:
+            master = int(run.stdout.readline())  # type: ignore[union-attr]
+            workers = children(master)
+            assert workers, "gunicorn has no workers"
+        finally:
+            run.kill()
+    try:
+        for pid in (master, *workers):
+            wait_for(
+                lambda pid=pid: not running(pid),
+                timeout=GRACEFUL_TIMEOUT + 10,
+                what=f"gunicorn process {pid} to stop after the test run was killed",
+            )
+    finally:  # when this test fails, it still leaves no server behind
+        for pid in (master, *workers):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by init, or by a subreaper, later)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
