@@ -22,6 +22,7 @@ from served import (
 )
 
 from backend_api.worker import MEMORY_CHECK_EVERY, STOP_LINGER_SECONDS
+from tests.pod import descendants
 
 
 def test_sigterm_lets_the_in_flight_request_finish_then_exits(tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_no_gunicorn_outlives_a_killed_test_run(tmp_path: Path) -> None:
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as run:
         try:
             master = int(run.stdout.readline())  # type: ignore[union-attr]
-            workers = children(master)
+            workers = descendants(master)
             assert workers, "gunicorn has no workers"
         finally:
             run.kill()
@@ -144,11 +145,6 @@ def test_no_gunicorn_outlives_a_killed_test_run(tmp_path: Path) -> None:
         for pid in (master, *workers):
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
-
-
-def children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
 
 
 def running(pid: int) -> bool:
